@@ -1,0 +1,3 @@
+"""Hummingbird text-to-video in JAX/Flax."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hummingbird`` CLI; each module has ``register(subparsers)``."""
