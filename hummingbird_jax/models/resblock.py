@@ -1,0 +1,112 @@
+"""Convolutional parts of the VideoCrafter2 U-Net: ResBlock with its temporal convolutions, and the
+down/up-sampling layers. Video is ``(b, t, h, w, c)``; 2-D layers run per frame on ``(b·t, h, w, c)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from hummingbird_jax.models.layers import GroupNorm, conv, dense
+
+Dtype = Any
+
+
+def per_frame(fn, x):
+    """Apply a 2-D ``fn`` to every frame of ``x (b, t, h, w, c)``."""
+    b, t = x.shape[:2]
+    y = fn(x.reshape(b * t, *x.shape[2:]))
+    return y.reshape(b, t, *y.shape[1:])
+
+
+def frame_norm(norm: GroupNorm, x):
+    """GroupNorm with statistics per frame."""
+    b, t, h, w, c = x.shape
+    return norm(x.reshape(b * t, h * w, c)).reshape(x.shape)
+
+
+class TemporalConvBlock(nn.Module):
+    """``x + conv4(conv3(conv2(conv1(x))))``; each conv is GN → SiLU → (Dropout) → Conv3d (3,1,1).
+
+    GroupNorm statistics span all frames of a clip. The official module names its instances
+    ``temopral_conv`` (sic); checkpoints keep that spelling and so do we.
+    """
+
+    channels: int
+    dropout: float = 0.1
+    deterministic: bool = True
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        b, t, h, w, c = x.shape
+        y = x
+        for i in range(1, 5):
+            conv_index = 2 if i == 1 else 3  # conv1 has no Dropout slot in its Sequential
+            y = GroupNorm(epsilon=1e-5, param_dtype=self.param_dtype, name=f"conv{i}.0")(y.reshape(b, t * h * w, c))
+            y = nn.silu(y.reshape(x.shape))
+            if i > 1:
+                y = nn.Dropout(self.dropout, deterministic=self.deterministic)(y)
+            y = conv(self.channels, (3, 1, 1), f"conv{i}.{conv_index}", dtype=self.dtype,
+                     param_dtype=self.param_dtype)(y)
+        return x + y
+
+
+class ResBlock(nn.Module):
+    """GN → SiLU → conv3×3, + Linear(SiLU(emb)), GN → SiLU → Dropout → conv3×3, + skip, then the
+    temporal conv block."""
+
+    out_channels: int
+    dropout: float = 0.0
+    temporal_conv: bool = True
+    deterministic: bool = True
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, emb):
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        out = self.out_channels
+        h = frame_norm(GroupNorm(param_dtype=self.param_dtype, name="in_layers.0"), x)
+        h = per_frame(conv(out, (3, 3), "in_layers.2", **kw), nn.silu(h))
+        emb_out = dense(out, "emb_layers.1", **kw)(nn.silu(emb))
+        h = h + emb_out[:, None, None, None, :].astype(h.dtype)
+        h = frame_norm(GroupNorm(param_dtype=self.param_dtype, name="out_layers.0"), h)
+        h = nn.Dropout(self.dropout, deterministic=self.deterministic)(nn.silu(h))
+        h = per_frame(conv(out, (3, 3), "out_layers.3", **kw), h)
+        skip = x if x.shape[-1] == out else per_frame(conv(out, (1, 1), "skip_connection", **kw), x)
+        h = skip + h
+        if self.temporal_conv:
+            h = TemporalConvBlock(out, deterministic=self.deterministic, name="temopral_conv", **kw)(h)
+        return h
+
+
+class Downsample(nn.Module):
+    """Conv3×3, stride 2, symmetric padding 1 (PyTorch's, not XLA's 'SAME')."""
+
+    channels: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        op = conv(self.channels, (3, 3), "op", strides=2, padding=((1, 1), (1, 1)),
+                  dtype=self.dtype, param_dtype=self.param_dtype)
+        return per_frame(op, x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour ×2, then conv3×3."""
+
+    channels: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.repeat(jnp.repeat(x, 2, axis=2), 2, axis=3)
+        return per_frame(conv(self.channels, (3, 3), "conv", dtype=self.dtype, param_dtype=self.param_dtype), x)

@@ -1,0 +1,176 @@
+"""Spatial and temporal transformers of the VideoCrafter2 U-Net (pre-LayerNorm blocks, GEGLU).
+
+Tokens are kept as ``(B, L, C)``. A spatial transformer sees a clip as ``(b, t·h·w, c)``: its
+self-attention runs within each frame (``frames=t`` segments of ``L``) while its cross-attention runs
+over the whole clip at once, which equals the official per-frame call (every query row attends to the
+same text context) without repeating the context ``t`` times. A temporal transformer sees
+``(b·h·w, t, c)``: both of its attentions are self-attention over frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from hummingbird_jax.models.attention import dot_product_attention
+from hummingbird_jax.models.layers import GroupNorm, dense, layer_norm
+
+Dtype = Any
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention: ``to_q/k/v`` without bias, ``to_out.0`` with bias."""
+
+    heads: int
+    dim_head: int
+    query_dim: int
+    dropout: float = 0.0
+    deterministic: bool = True
+    attention: str = "auto"
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, context=None, frames: int = 1):
+        """``x (B, L, C)``; self-attention within ``frames`` segments of ``L`` when ``context`` is None."""
+        inner = self.heads * self.dim_head
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        b, length, _ = x.shape
+        q = dense(inner, "to_q", use_bias=False, **kw)(x)
+        source = x if context is None else context
+        k = dense(inner, "to_k", use_bias=False, **kw)(source)
+        v = dense(inner, "to_v", use_bias=False, **kw)(source)
+        groups = frames if context is None else 1
+        q = q.reshape(b * groups, length // groups, self.heads, self.dim_head)
+        k = k.reshape(b * groups, k.shape[1] // groups, self.heads, self.dim_head)
+        v = v.reshape(b * groups, v.shape[1] // groups, self.heads, self.dim_head)
+        out = dot_product_attention(q, k, v, implementation=self.attention).reshape(b, length, inner)
+        out = dense(self.query_dim, "to_out.0", **kw)(out)
+        return nn.Dropout(self.dropout, deterministic=self.deterministic)(out)
+
+
+class GEGLU(nn.Module):
+    """``proj`` to twice the width, then value · GELU(gate) with the exact (erf) GELU."""
+
+    features: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        projected = dense(self.features * 2, "proj", dtype=self.dtype, param_dtype=self.param_dtype)(x)
+        value, gate = jnp.split(projected, 2, axis=-1)
+        return value * jax.nn.gelu(gate, approximate=False)
+
+
+class FeedForward(nn.Module):
+    """``net.0`` GEGLU → dropout → ``net.2`` Linear."""
+
+    dim: int
+    mult: int = 4
+    dropout: float = 0.0
+    deterministic: bool = True
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        inner = self.dim * self.mult
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        h = GEGLU(inner, **kw, name="net.0")(x)
+        h = nn.Dropout(self.dropout, deterministic=self.deterministic)(h)
+        return dense(self.dim, "net.2", **kw)(h)
+
+
+class BasicTransformerBlock(nn.Module):
+    """``x += attn1(norm1 x); x += attn2(norm2 x, context); x += ff(norm3 x)``."""
+
+    dim: int
+    heads: int
+    dim_head: int
+    frames: int = 1
+    dropout: float = 0.0
+    deterministic: bool = True
+    attention: str = "auto"
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, context=None):
+        attn = dict(heads=self.heads, dim_head=self.dim_head, query_dim=self.dim, dropout=self.dropout,
+                    deterministic=self.deterministic, attention=self.attention,
+                    dtype=self.dtype, param_dtype=self.param_dtype)
+
+        def norm(name, h):
+            return layer_norm(name, param_dtype=self.param_dtype)(h).astype(self.dtype)
+
+        x = x + CrossAttention(**attn, name="attn1")(norm("norm1", x), frames=self.frames)
+        x = x + CrossAttention(**attn, name="attn2")(norm("norm2", x), context, frames=self.frames)
+        ff = FeedForward(self.dim, dropout=self.dropout, deterministic=self.deterministic,
+                         dtype=self.dtype, param_dtype=self.param_dtype, name="ff")
+        return x + ff(norm("norm3", x))
+
+
+class _TransformerBase(nn.Module):
+    """Fields shared by the spatial and temporal transformers."""
+
+    channels: int
+    heads: int
+    dim_head: int
+    depth: int = 1
+    dropout: float = 0.0
+    deterministic: bool = True
+    attention: str = "auto"
+    remat_policy: Any = None  # a jax.checkpoint policy, or None for no rematerialisation
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    def blocks(self, h, context, frames):
+        block_cls = BasicTransformerBlock
+        if self.remat_policy is not None:
+            block_cls = nn.remat(BasicTransformerBlock, policy=self.remat_policy, prevent_cse=True)
+        inner = self.heads * self.dim_head
+        for i in range(self.depth):
+            h = block_cls(
+                inner, self.heads, self.dim_head, frames=frames, dropout=self.dropout,
+                deterministic=self.deterministic, attention=self.attention, dtype=self.dtype,
+                param_dtype=self.param_dtype, name=f"transformer_blocks.{i}",
+            )(h, context)
+        return h
+
+
+class SpatialTransformer(_TransformerBase):
+    """Per-frame spatial self-attention plus cross-attention to the text context."""
+
+    @nn.compact
+    def __call__(self, x, context):
+        b, t, hgt, wid, c = x.shape
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        h = GroupNorm(epsilon=1e-6, param_dtype=self.param_dtype, name="norm")(x.reshape(b * t, hgt * wid, c))
+        h = dense(self.heads * self.dim_head, "proj_in", **kw)(h.reshape(b, t * hgt * wid, c))
+        h = self.blocks(h, context.astype(self.dtype), frames=t)
+        h = dense(c, "proj_out", **kw)(h)
+        return x + h.reshape(x.shape).astype(x.dtype)
+
+
+class TemporalTransformer(_TransformerBase):
+    """Self-attention over frames at every pixel; GroupNorm statistics span all frames.
+
+    ``init_attn`` stores its projections as Conv1d(k=1) in checkpoints; the maths is the same Dense,
+    so only the conversion rules tell the two apart.
+    """
+
+    @nn.compact
+    def __call__(self, x):
+        b, t, hgt, wid, c = x.shape
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        h = GroupNorm(epsilon=1e-6, param_dtype=self.param_dtype, name="norm")(x.reshape(b, t * hgt * wid, c))
+        h = jnp.transpose(h.reshape(b, t, hgt * wid, c), (0, 2, 1, 3)).reshape(b * hgt * wid, t, c)
+        h = dense(self.heads * self.dim_head, "proj_in", **kw)(h)
+        h = self.blocks(h, None, frames=1)
+        h = dense(c, "proj_out", **kw)(h)
+        h = jnp.transpose(h.reshape(b, hgt * wid, t, c), (0, 2, 1, 3))
+        return x + h.reshape(x.shape).astype(x.dtype)
