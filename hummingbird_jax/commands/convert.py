@@ -1,0 +1,72 @@
+"""``hummingbird convert``: official PyTorch checkpoints <-> converted JAX model directories."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("convert", help="convert weights between PyTorch checkpoints and JAX directories")
+    sub = p.add_subparsers(dest="direction", metavar="DIRECTION")
+    sub.required = True
+
+    t2j = sub.add_parser("torch-to-jax", help="official .ckpt/.pt/.safetensors -> Orbax model directory")
+    t2j.add_argument("checkpoint", help="checkpoint file (.ckpt, .pt, .pth, .bin, .safetensors)")
+    t2j.add_argument("--config", required=True,
+                     help="official YAML (reads unet_config / first_stage_config) or a preset: vc2, hb-0.9b, hb-0.7b")
+    t2j.add_argument("--time-cond", action="store_true", help="preset with time_cond_proj (stage-2 students)")
+    t2j.add_argument("--dtype", choices=("float32", "bfloat16"), default=None, help="cast params (default: float32)")
+    t2j.add_argument("--out", required=True, help="output directory")
+    t2j.set_defaults(func=torch_to_jax)
+
+    j2t = sub.add_parser("jax-to-torch", help="converted model directory -> .safetensors or Lightning .ckpt")
+    j2t.add_argument("directory", help="a directory written by 'convert torch-to-jax' (or a training checkpoint step)")
+    j2t.add_argument("--out", required=True, help="FILE.safetensors or FILE.ckpt ({'state_dict': ...}, needs torch)")
+    j2t.set_defaults(func=jax_to_torch)
+
+
+def torch_to_jax(args) -> int:
+    import jax.numpy as jnp
+
+    from hummingbird_jax.cli import CommandError
+    from hummingbird_jax.commands.info import resolve_unet_config
+    from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
+    from hummingbird_jax.convert.full_model import convert_checkpoint
+    from hummingbird_jax.convert.rules import ConversionError
+    from hummingbird_jax.model_dir import save_component
+
+    if not os.path.isfile(args.checkpoint):
+        raise CommandError(f"checkpoint not found: {args.checkpoint}")
+    unet_cfg = resolve_unet_config(args.config, args.time_cond)
+    start = time.perf_counter()
+    state_dict = load_torch_checkpoint(args.checkpoint)
+    print(f"read {len(state_dict)} tensors from {args.checkpoint} in {time.perf_counter() - start:.1f}s")
+    yaml_path = args.config if args.config.endswith((".yaml", ".yml")) else None
+    try:
+        converted = convert_checkpoint(state_dict, unet_config=unet_cfg, yaml_path=yaml_path,
+                                       dtype=jnp.dtype(args.dtype) if args.dtype else None)
+    except ConversionError as err:
+        raise CommandError(f"{args.checkpoint}: {err}") from None
+    for name, (params, config) in converted.items():
+        save_component(args.out, name, params, config)
+        print(f"wrote {name} -> {os.path.join(args.out, name)}")
+    return 0
+
+
+def jax_to_torch(args) -> int:
+    from hummingbird_jax.cli import CommandError
+    from hummingbird_jax.convert.checkpoint_io import save_lightning_ckpt, save_safetensors
+    from hummingbird_jax.convert.full_model import components_to_state_dict
+    from hummingbird_jax.model_dir import components, load_component
+
+    if not args.out.endswith((".safetensors", ".ckpt")):
+        raise CommandError(f"--out must end with .safetensors or .ckpt, got {args.out}")
+    if not os.path.isdir(args.directory):
+        raise CommandError(f"not a directory: {args.directory}")
+    loaded = {name: load_component(args.directory, name) for name in components(args.directory)}
+    state_dict = components_to_state_dict(loaded)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    (save_safetensors if args.out.endswith(".safetensors") else save_lightning_ckpt)(state_dict, args.out)
+    print(f"wrote {len(state_dict)} tensors ({', '.join(loaded)}) -> {args.out}")
+    return 0

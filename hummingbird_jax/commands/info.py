@@ -1,0 +1,63 @@
+"""``hummingbird info MODEL``: parameters, per-part breakdown and FLOPs of a U-Net, without weights."""
+
+from __future__ import annotations
+
+import os
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="parameters, breakdown and FLOPs of a U-Net (no weights needed)")
+    p.add_argument("model", help="preset (vc2, hb-0.9b, hb-0.7b), an official YAML, or a converted model directory")
+    p.add_argument("--time-cond", action="store_true", help="with the stage-2 guidance projection (time_cond_proj 256)")
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--height", type=int, default=320, help="video height in pixels (latent = height / 8)")
+    p.add_argument("--width", type=int, default=512, help="video width in pixels (latent = width / 8)")
+    p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (lowers the full graph)")
+    p.set_defaults(func=run)
+
+
+def resolve_unet_config(model: str, time_cond: bool = False):
+    """A ``UNet3DConfig`` from a preset name, an official YAML or a converted model directory."""
+    from hummingbird_jax.cli import CommandError
+    from hummingbird_jax.models.unet_config import UNet3DConfig
+
+    if os.path.isdir(model):
+        from hummingbird_jax.model_dir import read_manifest, _from_jsonable
+
+        entry = read_manifest(model)["components"].get("unet")
+        if entry is None:
+            raise CommandError(f"{model}: converted directory has no 'unet' component")
+        return _from_jsonable(entry["config_type"], entry["config"])
+    overrides = {"time_cond_proj_dim": 256} if time_cond else {}
+    if model.endswith((".yaml", ".yml")):
+        if not os.path.isfile(model):
+            raise CommandError(f"config file not found: {model}")
+        return UNet3DConfig.from_lvdm_yaml(model, **overrides)
+    try:
+        return UNet3DConfig.preset(model, **overrides)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+
+
+def run(args) -> int:
+    from hummingbird_jax.cli import CommandError
+    from hummingbird_jax.models.unet_stats import forward_flops, parameter_breakdown
+
+    cfg = resolve_unet_config(args.model, args.time_cond)
+    if args.height % 8 or args.width % 8:
+        raise CommandError(f"--height/--width must divide by 8 (got {args.height}×{args.width})")
+    stats = parameter_breakdown(cfg)
+    middle = "with" if cfg.use_middle_block else "without"
+    print(f"U-Net {args.model}: {cfg.num_res_blocks} res block(s) per level, {middle} middle block, "
+          f"model_channels {cfg.model_channels}, time_cond_proj {cfg.time_cond_proj_dim}")
+    print(f"parameters: {stats['total']:,}")
+    for title, table in (("by stage", stats["by_stage"]), ("by layer kind", stats["by_kind"])):
+        print(f"\n{title}:")
+        for name, n in sorted(table.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<24} {n:>15,}  {100 * n / stats['total']:5.1f}%")
+    if not args.no_flops:
+        lat = (args.frames, args.height // 8, args.width // 8)
+        flops = forward_flops(cfg, *lat)
+        print(f"\nFLOPs per forward at {args.frames}×{args.height}×{args.width} (latent {lat[0]}×{lat[1]}×{lat[2]}), "
+              f"batch 1: {flops / 1e12:.2f} TFLOP")
+    return 0
