@@ -102,8 +102,8 @@ class PickledObject:
 def _rebuild_tensor(storage, storage_offset, size, stride, *_unused):
     """numpy twin of ``torch._utils._rebuild_tensor_v2``."""
     size, stride = tuple(size), tuple(stride)
-    if not size:
-        return storage[storage_offset].copy()
+    if not size:  # 0-d tensor (e.g. CLIP's logit_scale): keep it an ndarray so it is not dropped
+        return np.array(storage[storage_offset])
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage[storage_offset:], shape=size, strides=tuple(s * itemsize for s in stride)
@@ -299,7 +299,7 @@ def save_safetensors(state_dict: Mapping[str, np.ndarray], path: str | os.PathLi
 
     path = os.fspath(path)
     tmp = path + ".tmp"
-    save_file({k: np.ascontiguousarray(v) for k, v in state_dict.items()}, tmp)
+    save_file({k: np.require(v, requirements="C") for k, v in state_dict.items()}, tmp)
     os.replace(tmp, path)
 
 
@@ -315,7 +315,7 @@ def save_lightning_ckpt(state_dict: Mapping[str, np.ndarray], path: str | os.Pat
     path = os.fspath(path)
     tensors = {}
     for key, value in state_dict.items():
-        value = np.ascontiguousarray(value)
+        value = np.require(value, requirements="C")
         if value.dtype == ml_dtypes.bfloat16:
             tensors[key] = torch.from_numpy(value.view(np.uint16)).view(torch.bfloat16)
         else:

@@ -189,5 +189,5 @@ def to_torch(params: Any, rules: Sequence[Rule], *, prefix: str = "") -> dict[st
     for path, leaf in flax_paths(params).items():
         value = np.asarray(jax.device_get(leaf))
         key, name = torch_key_for(path, rules, value.ndim)
-        out[prefix + key] = np.ascontiguousarray(TRANSFORMS[name].to_torch(value))
+        out[prefix + key] = np.require(TRANSFORMS[name].to_torch(value), requirements="C")
     return out

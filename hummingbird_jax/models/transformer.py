@@ -30,6 +30,7 @@ class CrossAttention(nn.Module):
     dropout: float = 0.0
     deterministic: bool = True
     attention: str = "auto"
+    chunk_size: int = 512
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
@@ -47,7 +48,7 @@ class CrossAttention(nn.Module):
         q = q.reshape(b * groups, length // groups, self.heads, self.dim_head)
         k = k.reshape(b * groups, k.shape[1] // groups, self.heads, self.dim_head)
         v = v.reshape(b * groups, v.shape[1] // groups, self.heads, self.dim_head)
-        out = dot_product_attention(q, k, v, implementation=self.attention).reshape(b, length, inner)
+        out = dot_product_attention(q, k, v, implementation=self.attention, chunk_size=self.chunk_size).reshape(b, length, inner)
         out = dense(self.query_dim, "to_out.0", **kw)(out)
         return nn.Dropout(self.dropout, deterministic=self.deterministic)(out)
 
@@ -95,13 +96,14 @@ class BasicTransformerBlock(nn.Module):
     dropout: float = 0.0
     deterministic: bool = True
     attention: str = "auto"
+    chunk_size: int = 512
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, context=None):
         attn = dict(heads=self.heads, dim_head=self.dim_head, query_dim=self.dim, dropout=self.dropout,
-                    deterministic=self.deterministic, attention=self.attention,
+                    deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
                     dtype=self.dtype, param_dtype=self.param_dtype)
 
         def norm(name, h):
@@ -124,6 +126,7 @@ class _TransformerBase(nn.Module):
     dropout: float = 0.0
     deterministic: bool = True
     attention: str = "auto"
+    chunk_size: int = 512
     remat_policy: Any = None  # a jax.checkpoint policy, or None for no rematerialisation
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
@@ -136,7 +139,8 @@ class _TransformerBase(nn.Module):
         for i in range(self.depth):
             h = block_cls(
                 inner, self.heads, self.dim_head, frames=frames, dropout=self.dropout,
-                deterministic=self.deterministic, attention=self.attention, dtype=self.dtype,
+                deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
+                dtype=self.dtype,
                 param_dtype=self.param_dtype, name=f"transformer_blocks.{i}",
             )(h, context)
         return h

@@ -44,7 +44,7 @@ class _TimestepSequential(nn.Module):
         policy = _REMAT_POLICIES[cfg.remat_policy]
         resblock_cls = ResBlock if policy is None else nn.remat(ResBlock, policy=policy, prevent_cse=True)
         attn = dict(depth=cfg.transformer_depth, dropout=cfg.dropout, deterministic=self.deterministic,
-                    attention=cfg.attention, remat_policy=policy, **kw)
+                    attention=cfg.attention, chunk_size=cfg.attention_chunk_size, remat_policy=policy, **kw)
         for index, (kind, args) in enumerate(self.layers):
             name = str(index)
             if kind == "res":
@@ -138,6 +138,7 @@ class UNet3D(nn.Module):
                 heads, dim_head = 8, cfg.num_head_channels
                 h = TemporalTransformer(cfg.model_channels, heads, dim_head, depth=cfg.transformer_depth,
                                         dropout=cfg.dropout, deterministic=deterministic, attention=cfg.attention,
+                                        chunk_size=cfg.attention_chunk_size,
                                         remat_policy=_REMAT_POLICIES[cfg.remat_policy], name="init_attn.0", **kw)(h)
             skips.append(h)
         if layout["middle_block"]:

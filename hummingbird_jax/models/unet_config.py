@@ -43,6 +43,7 @@ class UNet3DConfig:
     dtype: str = "float32"
     param_dtype: str = "float32"
     attention: str = "auto"
+    attention_chunk_size: int = 512  # query rows per block for the chunked implementation
     remat_policy: str = "none"
 
     def __post_init__(self):

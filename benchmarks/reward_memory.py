@@ -1,0 +1,110 @@
+"""Compiled memory of the HPSv2.1 reward gradient: decode K latent frames, score them, back-propagate.
+
+This is the image-reward part of a stage-2 training step: ``grad(score(decode(latents)))`` w.r.t.
+the latents, with the full SD KL-f8 VAE and the full OpenCLIP ViT-H-14. It only lowers and compiles
+(params and inputs are ``ShapeDtypeStruct`` s from ``jax.eval_shape``; nothing full-size is
+allocated or run) and reads XLA's memory analysis, for three settings: no checkpointing, a
+checkpointed VAE decode, and a checkpointed decode plus frame-by-frame checkpointed image encoding.
+
+    python -m benchmarks.reward_memory                  # K=5 frames at 320x512, fp32
+
+Writes ``benchmarks/results/reward_memory[_<dtype>].{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+
+from hummingbird_jax.models.clip import CLIPConfig
+from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, vae_param_shapes
+from hummingbird_jax.rewards.hps import HPSv2Reward
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+SETTINGS = (  # (checkpointed VAE decode, checkpointed image encoding)
+    (False, False),
+    (True, False),
+    (True, True),
+)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def compiled_memory(frames: int, height: int, width: int, dtype: str, remat_decode: bool, remat_reward: bool) -> dict:
+    vae_cfg = VAEConfig.sd_kl_f8(dtype=dtype, param_dtype=dtype)
+    reward = HPSv2Reward(CLIPConfig.vit_h_14(), dtype=jnp.dtype(dtype), remat=remat_reward)
+    f = vae_cfg.downsample_factor
+    latents = jax.ShapeDtypeStruct((1, frames, height // f, width // f, vae_cfg.embed_dim), jnp.float32)
+    tokens = jax.ShapeDtypeStruct((1, reward.config.text.context_length), jnp.int32)
+    params = {"vae": vae_param_shapes(vae_cfg), "hps": reward.params_shapes()}
+
+    def loss(lat, p, tok):
+        video = decode_video_latents(p["vae"], lat, vae_cfg, remat=remat_decode)
+        frames01 = jnp.clip((video + 1.0) / 2.0, 0.0, 1.0)
+        return -jnp.sum(reward.score(p["hps"], frames01, tok))
+
+    start = time.perf_counter()
+    compiled = jax.jit(jax.grad(loss)).lower(latents, params, tokens).compile()
+    seconds = time.perf_counter() - start
+    mem = compiled.memory_analysis()
+    return {
+        "remat_decode": remat_decode,
+        "remat_reward": remat_reward,
+        "temp_bytes": int(mem.temp_size_in_bytes),
+        "argument_bytes": int(mem.argument_size_in_bytes),
+        "output_bytes": int(mem.output_size_in_bytes),
+        "compile_s": round(seconds, 1),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=5)
+    ap.add_argument("--height", type=int, default=320)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    args = ap.parse_args(argv)
+
+    rows = []
+    for remat_decode, remat_reward in SETTINGS:
+        row = compiled_memory(args.frames, args.height, args.width, args.dtype, remat_decode, remat_reward)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    result = {
+        "what": "grad w.r.t. latents of -HPSv2.1(decode_video_latents(latents)), SD KL-f8 VAE + OpenCLIP ViT-H-14",
+        "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
+        "backend": jax.default_backend(), "device": str(jax.devices()[0]), "cpu": platform.processor(),
+        "jax": jax.__version__, "rows": rows,
+    }
+    os.makedirs(RESULTS, exist_ok=True)
+    stem = os.path.join(RESULTS, "reward_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}"))
+    _write_atomic(stem + ".json", json.dumps(result, indent=1) + "\n")
+    yes_no = {True: "yes", False: "no"}
+    lines = [
+        f"# HPSv2.1 reward gradient memory: decode + score {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
+        "",
+        f"XLA compiled memory analysis of `grad(-score(decode(latents)))` on {result['backend']} (jax {jax.__version__});",
+        f"VAE and ViT-H-14 params are arguments ({rows[0]['argument_bytes'] / 2**20:,.0f} MiB). Compiled only, never run.",
+        "",
+        "| checkpointed decode | checkpointed image encoding | temp memory (MiB) | compile (s) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {yes_no[r['remat_decode']]} | {yes_no[r['remat_reward']]} | {r['temp_bytes'] / 2**20:,.0f} | "
+              f"{r['compile_s']} |" for r in rows]
+    _write_atomic(stem + ".md", "\n".join(lines) + "\n")
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Memory of back-propagating through the VAE video decode, with and without ``jax.checkpoint``.
+
+Reward losses decode K frames of the one-step x0 and differentiate through the decoder. This
+compiles ``grad(sum(decode_video_latents(...)))`` for the full SD KL-f8 VAE and reads XLA's memory
+analysis (nothing full-size is allocated: params and latents are ``ShapeDtypeStruct`` s). ``--time``
+also runs one real forward decode of a frame with random weights and reports its wall time.
+
+    python -m benchmarks.vae_decode_memory                    # K=5 frames at 320x512, fp32
+    python -m benchmarks.vae_decode_memory --dtype bfloat16 --time
+
+Writes ``benchmarks/results/vae_decode_memory[_<dtype>].{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+
+from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, init_vae_params, vae_param_shapes
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def compiled_memory(cfg: VAEConfig, frames: int, height: int, width: int, chunk_size: int, remat: bool) -> dict:
+    f = cfg.downsample_factor
+    latents = jax.ShapeDtypeStruct((1, frames, height // f, width // f, cfg.embed_dim), jnp.float32)
+    params = vae_param_shapes(cfg)
+
+    def loss(p, lat):
+        return jnp.sum(decode_video_latents(p, lat, cfg, chunk_size=chunk_size, remat=remat))
+
+    start = time.perf_counter()
+    compiled = jax.jit(jax.grad(loss, argnums=1)).lower(params, latents).compile()
+    seconds = time.perf_counter() - start
+    mem = compiled.memory_analysis()
+    return {
+        "remat": remat,
+        "chunk_size": chunk_size,
+        "temp_bytes": int(mem.temp_size_in_bytes),
+        "argument_bytes": int(mem.argument_size_in_bytes),
+        "output_bytes": int(mem.output_size_in_bytes),
+        "compile_s": round(seconds, 1),
+    }
+
+
+def time_one_frame(cfg: VAEConfig, height: int, width: int, repeats: int = 2) -> float:
+    params = init_vae_params(cfg, jax.random.key(0, impl="rbg"))
+    f = cfg.downsample_factor
+    z = jax.random.normal(jax.random.key(1), (1, 1, height // f, width // f, cfg.embed_dim))
+    decode = jax.jit(lambda p, lat: decode_video_latents(p, lat, cfg, remat=False))
+    decode(params, z).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        decode(params, z).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=5)
+    ap.add_argument("--height", type=int, default=320)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--chunk-sizes", type=int, nargs="+", default=[1])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--time", action="store_true", help="also time one real 1-frame decode (allocates the VAE)")
+    args = ap.parse_args(argv)
+
+    cfg = VAEConfig.sd_kl_f8(dtype=args.dtype, param_dtype=args.dtype)
+    rows = []
+    for chunk in args.chunk_sizes:
+        for remat in (False, True):
+            row = compiled_memory(cfg, args.frames, args.height, args.width, chunk, remat)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    result = {
+        "what": "grad of sum(decode_video_latents) w.r.t. latents, full SD KL-f8 VAE",
+        "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
+        "backend": jax.default_backend(), "device": str(jax.devices()[0]), "cpu": platform.processor(),
+        "jax": jax.__version__, "rows": rows,
+    }
+    if args.time:
+        result["forward_one_frame_s"] = round(time_one_frame(cfg, args.height, args.width), 2)
+        # Shared machines: the load average says how far the wall time can be trusted.
+        result["load_average_1min"] = round(os.getloadavg()[0], 2)
+        result["cpu_count"] = os.cpu_count()
+        print(f"forward decode of one frame: {result['forward_one_frame_s']} s", flush=True)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    stem = os.path.join(RESULTS, "vae_decode_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}"))
+    _write_atomic(stem + ".json", json.dumps(result, indent=1) + "\n")
+    lines = [
+        f"# VAE decode gradient memory: {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
+        "",
+        f"XLA compiled memory analysis of `grad(sum(decode_video_latents(...)))` on {result['backend']} "
+        f"(jax {jax.__version__}); params are arguments ({rows[0]['argument_bytes'] / 2**20:.0f} MiB).",
+        "",
+        "| chunk size | jax.checkpoint | temp memory (MiB) | compile (s) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['chunk_size']} | {'yes' if r['remat'] else 'no'} | {r['temp_bytes'] / 2**20:,.0f} | "
+              f"{r['compile_s']} |" for r in rows]
+    if "forward_one_frame_s" in result:
+        lines += ["", f"One forward decode of a single frame (random weights): {result['forward_one_frame_s']} s "
+                  f"(1-min load average {result['load_average_1min']} on {result['cpu_count']} CPUs)."]
+    _write_atomic(stem + ".md", "\n".join(lines) + "\n")
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()

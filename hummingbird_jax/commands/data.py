@@ -1,0 +1,220 @@
+"""``hummingbird data …``: the curation stages (ingest, split, motion, recaption, filter, run).
+
+Every stage reads a manifest (CSV or Parquet, at least ``path,text``) and writes a new one with
+added columns; re-running a command resumes from ``OUT.journal.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+
+from hummingbird_jax.cli import CommandError
+
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _user_errors(handler):
+    """Turns manifest/config problems into one-line CLI errors; Ctrl-C says how to resume."""
+
+    @functools.wraps(handler)
+    def wrapped(args):
+        from data_pipeline import FilterConfigError, ManifestError
+
+        try:
+            return handler(args)
+        except (ManifestError, FilterConfigError) as err:
+            raise CommandError(str(err)) from err
+        except KeyboardInterrupt:
+            print("interrupted: finished rows are in the journal; run the same command again to resume",
+                  file=sys.stderr)
+            return 130
+
+    return wrapped
+
+
+def _common(parser: argparse.ArgumentParser, workers: bool = True) -> None:
+    if workers:
+        parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                            help=f"processes for CPU stages (default {DEFAULT_WORKERS}; 1 = in this process)")
+    parser.add_argument("--restart", action="store_true", help="ignore the journal and recompute every row")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _motion_options(parser):
+    group = parser.add_argument_group("motion", "method and thresholds: data_pipeline/motion.py")
+    group.add_argument("--pairs", type=int, default=6, help="frame pairs per clip (default 6)")
+    group.add_argument("--gap", type=int, default=2, help="frames between the two frames of a pair (default 2)")
+    group.add_argument("--flow-width", type=int, default=160, help="analysis width in pixels (default 160)")
+    group.add_argument("--camera-min", type=float, default=0.0015,
+                       help="camera motion threshold, fraction of frame width per frame (default 0.0015)")
+    group.add_argument("--moving-area-min", type=float, default=0.02,
+                       help="moving-pixel fraction for object_motion (default 0.02)")
+    group.add_argument("--dolly-ratio", type=float, default=0.4,
+                       help="centre/edge zoom ratio below which a zoom is a dolly zoom (default 0.4)")
+
+
+def _recaption_options(parser, required_model: bool = False):
+    from data_pipeline.recaption import DEFAULT_MODEL
+
+    group = parser.add_argument_group("recaption")
+    group.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"local model directory or cached name (default {DEFAULT_MODEL}; never downloaded)")
+    group.add_argument("--batch-size", type=int, default=8, help="captions generated together (default 8)")
+    group.add_argument("--max-new-tokens", type=int, default=160)
+    group.add_argument("--min-words", type=int, default=12, help="shorter outputs fall back (default 12)")
+    group.add_argument("--max-words", type=int, default=120, help="longer outputs fall back (default 120)")
+    group.add_argument("--no-motion-hint", action="store_true", help="do not tell the model the camera label")
+    group.add_argument("--device", default=None, help="torch device (default cuda if available, else cpu)")
+    group.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+
+
+def _motion_kwargs(args):
+    return dict(pairs=args.pairs, gap=args.gap, width=args.flow_width, camera_min=args.camera_min,
+                moving_area_min=args.moving_area_min, dolly_ratio=args.dolly_ratio)
+
+
+def _recaption_kwargs(args):
+    return dict(model=args.model, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                min_words=args.min_words, max_words=args.max_words, use_motion_hint=not args.no_motion_hint,
+                device=args.device, dtype=args.dtype)
+
+
+def _extensions(text):
+    return tuple(e.strip() if e.strip().startswith(".") else f".{e.strip()}" for e in text.split(",") if e.strip())
+
+
+def _run(args, stage):
+    from data_pipeline import run_stage
+
+    workers = getattr(args, "workers", 1)
+    summary = run_stage(stage, args.input, args.out, workers=workers, restart=args.restart,
+                        progress=not args.no_progress)
+    print(summary.format())
+
+
+@_user_errors
+def _ingest(args):
+    from data_pipeline import ingest
+
+    summary = ingest(args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext),
+                     workers=args.workers, restart=args.restart, progress=not args.no_progress)
+    print(summary.format())
+
+
+@_user_errors
+def _split(args):
+    from data_pipeline import SceneSplitStage
+
+    _run(args, SceneSplitStage(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames))
+
+
+@_user_errors
+def _motion(args):
+    from data_pipeline import MotionStage
+
+    _run(args, MotionStage(**_motion_kwargs(args)))
+
+
+@_user_errors
+def _recaption(args):
+    from data_pipeline import RecaptionStage
+
+    _run(args, RecaptionStage(**_recaption_kwargs(args)))
+
+
+@_user_errors
+def _filter(args):
+    from data_pipeline.filter import format_summary, run_filter
+
+    print(format_summary(run_filter(args.input, args.out, args.config, args.report)))
+
+
+@_user_errors
+def _pipeline(args):
+    from data_pipeline import run_pipeline
+
+    run_pipeline(
+        args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext), split=args.split,
+        split_options=dict(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames),
+        motion_options=_motion_kwargs(args), recaption=not args.skip_recaption,
+        recaption_options=_recaption_kwargs(args), filter_config=args.config, workers=args.workers,
+        restart=args.restart, progress=not args.no_progress,
+    )
+
+
+def _source_options(parser):
+    parser.add_argument("source", help="a folder of videos, a WebVid CSV, or a manifest with path,text")
+    parser.add_argument("--video-root", default=None,
+                        help="WebVid: folder holding page_dir/videoid.mp4 (default: the CSV's folder)")
+    parser.add_argument("--ext", default="mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,wmv,flv,gif",
+                        help="video extensions searched in a folder (comma separated)")
+
+
+def _split_options(parser):
+    group = parser.add_argument_group("split (PySceneDetect ContentDetector)")
+    group.add_argument("--threshold", type=float, default=27.0, help="content-change threshold (default 27)")
+    group.add_argument("--min-scene-len", type=int, default=15, help="shortest scene in frames (default 15)")
+    group.add_argument("--min-frames", type=int, default=8, help="drop clips shorter than this (default 8)")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "data", help="curate training videos (ingest, split, motion, recaption, filter, run)",
+        description="Data curation: each stage reads a manifest and writes one with added columns; "
+        "re-running resumes from OUT.journal.jsonl.",
+    )
+    data_sub = parser.add_subparsers(dest="data_command", metavar="STAGE")
+    data_sub.required = True
+
+    p = data_sub.add_parser("ingest", help="list and probe videos -> path,text,duration,fps,frames,width,height,codec")
+    _source_options(p)
+    p.add_argument("--out", required=True, help="output manifest (.csv or .parquet)")
+    _common(p)
+    p.set_defaults(func=_ingest)
+
+    def stage_parser(name, help_text):
+        p = data_sub.add_parser(name, help=help_text)
+        p.add_argument("input", help="input manifest (.csv or .parquet) with path,text")
+        p.add_argument("--out", required=True, help="output manifest (.csv or .parquet)")
+        return p
+
+    p = stage_parser("split", "cut videos into scene clips (start_frame/end_frame) with PySceneDetect")
+    _split_options(p)
+    _common(p)
+    p.set_defaults(func=_split)
+
+    p = stage_parser("motion", "optical-flow motion scores and camera label (static/pan/tilt/zoom/dolly_zoom/…)")
+    _motion_options(p)
+    _common(p)
+    p.set_defaults(func=_motion)
+
+    p = stage_parser("recaption", "rewrite captions with a local instruction-tuned LM")
+    _recaption_options(p)
+    _common(p, workers=False)
+    p.set_defaults(func=_recaption)
+
+    p = stage_parser("filter", "apply thresholds from a config -> training manifest + report")
+    p.add_argument("--config", default=None, help="YAML/JSON thresholds (default: drop errors and dolly zooms)")
+    p.add_argument("--report", default=None, help="report folder (default OUT.report/)")
+    p.set_defaults(func=_filter)
+
+    p = data_sub.add_parser("run", help="ingest -> [split] -> motion -> recaption -> filter into one folder")
+    _source_options(p)
+    p.add_argument("--out", required=True, help="output folder (stage manifests, manifest.csv, report/)")
+    p.add_argument("--split", action="store_true", help="also cut scenes into clips")
+    p.add_argument("--skip-recaption", action="store_true", help="keep the original captions")
+    p.add_argument("--config", default=None, help="filter thresholds (YAML/JSON)")
+    _split_options(p)
+    _motion_options(p)
+    _recaption_options(p)
+    _common(p)
+    p.set_defaults(func=_pipeline)
+
+    try:
+        from hummingbird_jax.data import cli as data_cli
+    except ImportError:  # the input-pipeline commands are optional at import time
+        data_cli = None
+    if data_cli is not None: data_cli.register(data_sub)

@@ -1,0 +1,151 @@
+"""``hummingbird generate``: prompts → H.264 mp4 files (and GIF previews), with a timing breakdown."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+from hummingbird_jax.cli import CommandError
+
+_PRESETS = ("hb-0.7b", "hb-0.9b", "vc2", "tiny")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="generate videos from text prompts",
+        description="Generate videos from text. Writes OUT/<slug>.mp4 (H.264) and OUT/<slug>.gif per prompt. "
+        "Height and width must be multiples of 64.",
+    )
+    p.add_argument("prompt", nargs="?", help="the prompt (or use --prompts-file)")
+    p.add_argument("--prompts-file", type=Path, help="text file with one prompt per line")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", type=Path,
+                        help="official full checkpoint (.ckpt/.pt/.safetensors) or a converted JAX directory")
+    source.add_argument("--random-init", choices=_PRESETS, metavar="PRESET",
+                        help=f"random weights for a preset ({', '.join(_PRESETS)}): smoke runs, benchmarks")
+    p.add_argument("--config", help="the checkpoint's YAML, or a preset name (default: recognised from its keys)")
+    p.add_argument("--teacher", action="store_true",
+                   help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance")
+    p.add_argument("--steps", type=int, help="sampling steps (default 4; 50 with --teacher)")
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--height", type=int, default=320)
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--fps", type=int, default=8, help="fps conditioning and output frame rate")
+    p.add_argument("--guidance", type=float, help="guidance scale (default 7.5; 12 with --teacher)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=1, help="prompts per model call")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--vae-chunk", type=int, default=1, help="frames decoded by the VAE at once")
+    p.add_argument("--out", type=Path, default=Path("outputs"), help="output directory")
+    p.set_defaults(func=run)
+
+
+def slugify(prompt: str, max_len: int = 60) -> str:
+    """A file-name-safe, readable stem for a prompt."""
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:max_len].rstrip("-")
+    return slug or "video"
+
+
+def unique_stems(prompts: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    stems = []
+    for prompt in prompts:
+        stem = slugify(prompt)
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return stems
+
+
+def read_prompts(args) -> list[str]:
+    prompts = [args.prompt] if args.prompt else []
+    if args.prompts_file is not None:
+        try:
+            lines = args.prompts_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise CommandError(f"prompts file not found: {args.prompts_file}") from None
+        except (UnicodeDecodeError, IsADirectoryError) as err:
+            raise CommandError(f"prompts file {args.prompts_file} is not a UTF-8 text file ({err})") from None
+        from_file = [line.strip() for line in lines if line.strip()]
+        if not from_file:
+            raise CommandError(f"prompts file {args.prompts_file} has no prompts (one per line expected)")
+        prompts += from_file
+    if not prompts:
+        raise CommandError("give a prompt or --prompts-file")
+    return prompts
+
+
+def validate(args) -> list[str]:
+    """Everything checkable before loading or compiling anything."""
+    from hummingbird_jax.pipeline import check_generation_args
+
+    prompts = read_prompts(args)
+    if args.checkpoint is None and args.random_init is None:
+        raise CommandError("give --checkpoint PATH or --random-init PRESET")
+    if args.checkpoint is not None and not args.checkpoint.exists():
+        raise CommandError(f"checkpoint not found: {args.checkpoint}")
+    if args.config is not None and args.config.endswith((".yaml", ".yml")) and not Path(args.config).is_file():
+        raise CommandError(f"config not found: {args.config}")
+    for name in ("steps", "batch_size", "vae_chunk"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    try:
+        check_generation_args(len(prompts), args.frames, args.height, args.width, args.fps)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    return prompts
+
+
+def load(args):
+    from hummingbird_jax.pipeline import TextToVideo
+
+    if args.random_init is not None:
+        return TextToVideo.random_init(args.random_init, seed=args.seed, teacher=args.teacher, dtype=args.dtype)
+    if args.checkpoint.is_dir():
+        return TextToVideo.from_directory(args.checkpoint, teacher=args.teacher or None, dtype=args.dtype)
+    return TextToVideo.from_checkpoint(args.checkpoint, args.config, teacher=args.teacher, dtype=args.dtype)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from hummingbird_jax import video_io
+
+    prompts = validate(args)
+    start = time.perf_counter()
+    try:
+        bundle = load(args)
+    except (ValueError, KeyError) as err:  # unreadable checkpoint, config or conversion mismatch
+        raise CommandError(str(err)) from None
+    timings = {"load": time.perf_counter() - start}
+    steps = args.steps or (50 if bundle.teacher else 4)
+    mode = "teacher DDIM + CFG" if bundle.teacher else "LCM student"
+    print(f"{len(prompts)} prompt(s), {args.frames}×{args.height}×{args.width}, {steps} steps ({mode}), "
+          f"{args.dtype}", flush=True)
+    stems = unique_stems(prompts)
+    args.out.mkdir(parents=True, exist_ok=True)
+    timings["write"] = 0.0
+    with tqdm(total=len(prompts), desc="generate", unit="video") as bar:
+        for first in range(0, len(prompts), args.batch_size):
+            batch = prompts[first:first + args.batch_size]
+            videos = bundle.generate(batch, steps=steps, frames=args.frames, height=args.height, width=args.width,
+                                     fps=args.fps, guidance=args.guidance, seed=args.seed, timings=timings,
+                                     vae_chunk=args.vae_chunk, first_index=first)
+            begin = time.perf_counter()
+            for stem, video in zip(stems[first:first + len(batch)], videos):
+                video_io.write_mp4(args.out / f"{stem}.mp4", video, fps=args.fps)
+                video_io.write_gif(args.out / f"{stem}.gif", video, fps=args.fps)
+            timings["write"] += time.perf_counter() - begin
+            bar.update(len(batch))
+    total = time.perf_counter() - start
+    batches = -(-len(prompts) // args.batch_size)
+    per_step = timings["unet"] / (steps * batches)
+    print(f"timings (s): load {timings['load']:.2f} | compile {timings['compile']:.2f} | text {timings['text']:.2f} | "
+          f"U-Net {timings['unet']:.2f} ({per_step:.3f}/step) | VAE {timings['vae']:.2f} | "
+          f"write {timings['write']:.2f} | total {total:.2f}")
+    for stem in stems:
+        print(args.out / f"{stem}.mp4")
+    return 0

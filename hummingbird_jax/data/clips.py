@@ -1,0 +1,161 @@
+"""Video clips for training, straight from the videos of a manifest (Grain, PyAV).
+
+Each row gives one clip per epoch: a random stride ``s ~ U{1..max_stride}`` (capped at what the file
+can hold), a random start (leaving the first ``skip_first`` frames out when the file is long enough),
+frames resized to cover ``size`` and centre-cropped, values in [-1, 1], and the fps condition
+``fps_orig // s``. Rows that cannot give a clip are skipped and counted (see ``pipeline``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import grain
+import numpy as np
+
+from hummingbird_jax.data.decode import ClipError, read_clip
+from hummingbird_jax.data.manifest import Manifest
+from hummingbird_jax.data.pipeline import Loader, Skipped, make_loader, shard_bounds, shard_shuffle_repeat
+
+Tokenizer = Callable[[Sequence[str]], np.ndarray]
+
+
+def default_tokenize(texts: Sequence[str]) -> np.ndarray:
+    """OpenCLIP tokens ``(B, 77)`` int32; imported on first use so workers load it only if needed."""
+    from hummingbird_jax.text import tokenize
+
+    return np.asarray(tokenize(list(texts)), np.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipConfig:
+    """How clips are cut. Defaults are the paper's: 16 frames, 320×512, stride U{1..6}, skip ~35."""
+
+    frames: int = 16
+    size: tuple[int, int] = (320, 512)
+    max_stride: int = 6
+    min_stride: int = 1
+    skip_first: int = 35
+    empty_captions: str = "skip"  # "skip" (count and drop) or "keep" (train on an empty prompt)
+
+    def __post_init__(self):
+        object.__setattr__(self, "size", tuple(int(s) for s in self.size))
+        if self.frames < 1 or len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"ClipConfig: need frames >= 1 and size (h, w) >= 1, got {self.frames}, {self.size}")
+        if not 1 <= self.min_stride <= self.max_stride:
+            raise ValueError(f"ClipConfig: need 1 <= min_stride <= max_stride, got {self.min_stride}, {self.max_stride}")
+        if self.empty_captions not in ("skip", "keep"):
+            raise ValueError(f"ClipConfig.empty_captions must be 'skip' or 'keep', got {self.empty_captions!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipTransform:
+    """Manifest row (+ per-index RNG) → example dict, or :class:`Skipped`.
+
+    Frames stay uint8 here (a quarter of the memory in prefetch buffers); :func:`to_model_inputs`
+    turns the batch into float32 in [-1, 1].
+    """
+
+    cfg: ClipConfig
+    tokenizer: Tokenizer = default_tokenize
+    random: bool = True  # False: fixed clips (smallest stride of the range, earliest start)
+
+    def __call__(self, row: dict[str, Any], rng: np.random.Generator | None = None) -> dict | Skipped:
+        cfg = self.cfg
+        text = str(row["text"]).strip()
+        if not text and cfg.empty_captions == "skip":
+            return Skipped("empty_caption", row["path"])
+        try:
+            clip = read_clip(
+                row["path"],
+                frames=cfg.frames,
+                size=cfg.size,
+                stride_range=(cfg.min_stride, cfg.max_stride),
+                skip_first=cfg.skip_first,
+                rng=rng if self.random else None,
+                fps=row.get("fps"),
+            )
+        except ClipError as err:
+            return Skipped(err.reason, row["path"])
+        out = {
+            "video": clip.frames,
+            "tokens": np.asarray(self.tokenizer([text]), np.int32)[0],
+            "fps": np.int32(round(clip.fps_orig) // clip.stride),
+            "stride": np.int32(clip.stride),
+            "start": np.int32(clip.start),
+            "fps_orig": np.float32(clip.fps_orig),
+            "index": np.int64(row["index"]),
+            "text": text,
+            "path": row["path"],
+        }
+        for name, value in row.items():
+            if name not in out and name != "fps":
+                out[name] = value
+        return out
+
+
+def to_model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """uint8 frames → float32 in [-1, 1] (in the worker, so the trainer's process does no pixel work)."""
+    batch["video"] = batch["video"].astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
+    return batch
+
+
+def clip_dataset(
+    manifest: Manifest | str,
+    cfg: ClipConfig,
+    *,
+    seed: int,
+    tokenizer: Tokenizer | None = None,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    num_epochs: int | None = None,
+    shuffle: bool = True,
+    random_clips: bool = True,
+) -> grain.MapDataset:
+    """Random-access dataset of this process's examples (uint8 ``video``; some may be :class:`Skipped`)."""
+    if isinstance(manifest, str):
+        manifest = Manifest(manifest)
+    shard_index, shard_count = shard_bounds(shard_index, shard_count)
+    ds = shard_shuffle_repeat(
+        manifest, seed=seed, shard_index=shard_index, shard_count=shard_count, shuffle=shuffle, num_epochs=num_epochs
+    )
+    transform = ClipTransform(cfg, tokenizer or default_tokenize, random_clips)
+    # A different stream of strides/starts per shard: the per-index RNG is seeded from (seed, shard).
+    return ds.random_map(transform, seed=(seed * 1_000_003 + shard_index) % 2**32)
+
+
+def clip_loader(
+    manifest: Manifest | str,
+    cfg: ClipConfig,
+    *,
+    batch_size: int,
+    seed: int,
+    tokenizer: Tokenizer | None = None,
+    num_workers: int = 0,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    num_epochs: int | None = None,
+    shuffle: bool = True,
+    random_clips: bool = True,
+    drop_remainder: bool = True,
+    read_threads: int = 1,
+) -> Loader:
+    """Batches of clips for this process: ``video (b,t,h,w,3)`` float32 in [-1, 1], ``tokens (b,77)``
+    int32, ``fps (b,)`` int32, plus ``stride``, ``start``, ``fps_orig``, ``index``, ``text``, ``path``
+    and any extra manifest columns. ``batch_size`` is per process.
+
+    ``num_workers`` worker processes decode in parallel (0: in this process); each decodes with
+    ``read_threads`` threads and a small look-ahead, so memory stays at a few batches per worker.
+    """
+    if isinstance(manifest, str):
+        manifest = Manifest(manifest)
+    ds = clip_dataset(
+        manifest, cfg, seed=seed, tokenizer=tokenizer, shard_index=shard_index, shard_count=shard_count,
+        num_epochs=num_epochs, shuffle=shuffle, random_clips=random_clips,
+    )
+    read = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=max(2, batch_size))
+    return make_loader(
+        ds, batch_size=batch_size, num_workers=num_workers, drop_remainder=drop_remainder,
+        give_up_after=max(len(manifest), 1), read_options=read, postprocess=to_model_inputs, name="clips",
+    )

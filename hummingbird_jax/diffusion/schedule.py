@@ -1,0 +1,129 @@
+"""Noise schedule and the small closed-form pieces every sampler and loss shares.
+
+The schedule is the latent-diffusion one used by VideoCrafter2 and T2V-Turbo: 1000 training steps,
+"scaled-linear" betas (linear in √β), eps-prediction. Tables are computed once in float64 with NumPy
+and handed out as float32 NumPy arrays, so they become compile-time constants inside ``jit`` and
+never depend on the accelerator's transcendental functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+NUM_TRAIN_TIMESTEPS = 1000
+BETA_START = 0.00085
+BETA_END = 0.012
+
+# VideoCrafter2 trained with the clean signal scaled by ``scale_arr[t]`` (linear 1 → 0.7 over the first
+# 400 steps, 0.7 after), and its DDIM sampler undoes that scaling; T2V-Turbo students ignore it.
+VC2_SCALE_A = 1.0
+VC2_SCALE_B = 0.7
+VC2_SCALE_MID_STEP = 400
+
+# Consistency-model boundary condition (LCM / T2V-Turbo): sigma_data 0.5, timesteps scaled by 10.
+SIGMA_DATA = 0.5
+TIMESTEP_SCALING = 10.0
+
+
+def _betas64(num_train_timesteps: int) -> np.ndarray:
+    return np.linspace(BETA_START**0.5, BETA_END**0.5, num_train_timesteps, dtype=np.float64) ** 2
+
+
+def betas(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> np.ndarray:
+    """Scaled-linear betas, ``linspace(√β_start, √β_end, T)²``, float32 ``(T,)``."""
+    return _betas64(num_train_timesteps).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _alphas_cumprod32(num_train_timesteps: int) -> np.ndarray:
+    out = np.cumprod(1.0 - _betas64(num_train_timesteps)).astype(np.float32)
+    out.flags.writeable = False  # cached and shared: nobody may modify it in place
+    return out
+
+
+def alphas_cumprod(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> np.ndarray:
+    """ᾱ_t = ∏_{s≤t} (1 − β_s), float32 ``(T,)`` (read-only); ᾱ_999 ≈ 0.0046601."""
+    return _alphas_cumprod32(num_train_timesteps)
+
+
+def scale_arr(
+    num_train_timesteps: int = NUM_TRAIN_TIMESTEPS,
+    scale_a: float = VC2_SCALE_A,
+    scale_b: float = VC2_SCALE_B,
+    mid_step: int = VC2_SCALE_MID_STEP,
+) -> np.ndarray:
+    """VideoCrafter2's per-timestep signal scale, float32 ``(T,)``.
+
+    ``linspace(scale_a, scale_b, mid_step)`` for ``t < mid_step`` and ``scale_b`` afterwards. (The
+    official buffer is longer than ``T`` because of an off-by-``mid_step`` length; only its first
+    ``T`` entries are ever indexed, and those are what this returns.)
+    """
+    head = np.linspace(scale_a, scale_b, mid_step, dtype=np.float64)
+    tail = np.full(max(num_train_timesteps - mid_step, 0), scale_b, dtype=np.float64)
+    return np.concatenate([head, tail])[:num_train_timesteps].astype(np.float32)
+
+
+def _sinusoid(args: jnp.ndarray, cos_first: bool, dim: int) -> jnp.ndarray:
+    pair = [jnp.cos(args), jnp.sin(args)] if cos_first else [jnp.sin(args), jnp.cos(args)]
+    emb = jnp.concatenate(pair, axis=-1)
+    if dim % 2:
+        emb = jnp.pad(emb, [(0, 0)] * (emb.ndim - 1) + [(0, 1)])
+    return emb
+
+
+def timestep_embedding(t, dim: int, max_period: float = 10000.0) -> jnp.ndarray:
+    """U-Net timestep (and fps) embedding: ``[cos(t·f), sin(t·f)]``, ``f_i = max_period^(−i/half)``.
+
+    ``t`` has any shape ``(...)``; the result is float32 ``(..., dim)`` (an odd ``dim`` gets a zero
+    last column).
+    """
+    half = dim // 2
+    freqs = np.exp(-math.log(max_period) * np.arange(half, dtype=np.float64) / half).astype(np.float32)
+    args = jnp.asarray(t, jnp.float32)[..., None] * freqs
+    return _sinusoid(args, cos_first=True, dim=dim)
+
+
+def guidance_embedding(w, dim: int = 256, max_period: float = 10000.0) -> jnp.ndarray:
+    """Guidance-scale embedding fed to ``time_cond_proj`` (T2V-Turbo students).
+
+    Differs from :func:`timestep_embedding` on purpose, as in the official code: the argument is
+    ``w·1000``, the frequencies are divided by ``half − 1`` (not ``half``), and sin comes first.
+    ``w`` has any shape ``(...)``; the result is float32 ``(..., dim)``.
+    """
+    half = dim // 2
+    freqs = np.exp(-math.log(max_period) * np.arange(half, dtype=np.float64) / (half - 1)).astype(np.float32)
+    args = (jnp.asarray(w, jnp.float32) * 1000.0)[..., None] * freqs
+    return _sinusoid(args, cos_first=False, dim=dim)
+
+
+def boundary_scalings(t, sigma_data: float = SIGMA_DATA, timestep_scaling: float = TIMESTEP_SCALING):
+    """Consistency-model boundary scalings ``(c_skip, c_out)`` at integer/float timesteps ``t``.
+
+    With ``s = timestep_scaling·t``: ``c_skip = σ²/(s² + σ²)``, ``c_out = s/√(s² + σ²)``, so the
+    consistency function is exactly the identity at ``t = 0`` (c_skip 1, c_out 0).
+    """
+    s = jnp.asarray(t, jnp.float32) * timestep_scaling
+    denom = s**2 + sigma_data**2
+    return sigma_data**2 / denom, s / jnp.sqrt(denom)
+
+
+def take_per_sample(table: np.ndarray, t, ndim: int) -> jnp.ndarray:
+    """``table[t]`` shaped to broadcast against a ``ndim``-rank batch whose leading axis matches ``t``."""
+    values = jnp.take(jnp.asarray(table), jnp.asarray(t, jnp.int32))
+    return values.reshape(values.shape + (1,) * (ndim - values.ndim))
+
+
+def add_noise(x0, noise, t):
+    """Forward process ``q(x_t | x_0)``: ``√ᾱ_t·x0 + √(1−ᾱ_t)·noise``; ``t`` scalar or ``(b,)``."""
+    a = take_per_sample(alphas_cumprod(), t, jnp.ndim(x0))
+    return jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * noise
+
+
+def predicted_x0(x_t, eps, t):
+    """Invert the forward process for an eps prediction: ``(x_t − √(1−ᾱ_t)·eps)/√ᾱ_t``."""
+    a = take_per_sample(alphas_cumprod(), t, jnp.ndim(x_t))
+    return (x_t - jnp.sqrt(1.0 - a) * eps) / jnp.sqrt(a)

@@ -1,0 +1,34 @@
+"""Shared test setup: where the reference fixtures live, and small helpers to read them."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REFERENCE = pathlib.Path(os.environ.get("HUMMINGBIRD_REFERENCE", REPO_ROOT.parent / "shared" / "reference"))
+
+
+def relative_error(got, want) -> float:
+    """``max|got − want| / max|want|``: the fixtures' parity measure."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+def read_manifest(name: str) -> dict[str, tuple[int, ...]]:
+    """``keys_*.tsv`` as ``{key: shape}``."""
+    out = {}
+    for line in (REFERENCE / name).read_text().splitlines():
+        key, shape = line.split("\t")
+        out[key] = tuple(int(s) for s in shape.split(",")) if shape else ()
+    return out
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> pathlib.Path:
+    if not REFERENCE.is_dir():
+        pytest.fail(f"reference fixtures not found at {REFERENCE} (set HUMMINGBIRD_REFERENCE)")
+    return REFERENCE
