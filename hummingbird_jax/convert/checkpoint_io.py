@@ -16,6 +16,7 @@ an arbitrary class constructor, ...) is refused with :class:`UnsafeCheckpointErr
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import json
@@ -158,6 +159,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._storages: dict[str, np.ndarray] = {}
 
     def find_class(self, module, name):
+        # Protocol-2 pickles (torch.save's default) spell Python 3 modules the Python 2 way.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in _SAFE_CALLABLES:
             return _SAFE_CALLABLES[(module, name)]
         if module.startswith("torch") and name.endswith("Storage"):
