@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
 
 import jax
 import jax.numpy as jnp
 
+from benchmarks import report
 from hummingbird_jax.models.clip import CLIPConfig
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, vae_param_shapes
 from hummingbird_jax.rewards.hps import HPSv2Reward
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
 SETTINGS = (  # (checkpointed VAE decode, checkpointed image encoding)
     (False, False),
     (True, False),
@@ -34,14 +31,7 @@ SETTINGS = (  # (checkpointed VAE decode, checkpointed image encoding)
 )
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-def compiled_memory(frames: int, height: int, width: int, dtype: str, remat_decode: bool, remat_reward: bool) -> dict:
+def reward_gradient_memory(frames: int, height: int, width: int, dtype: str, remat_decode: bool, remat_reward: bool) -> dict:
     vae_cfg = VAEConfig.sd_kl_f8(dtype=dtype, param_dtype=dtype)
     reward = HPSv2Reward(CLIPConfig.vit_h_14(), dtype=jnp.dtype(dtype), remat=remat_reward)
     f = vae_cfg.downsample_factor
@@ -54,18 +44,8 @@ def compiled_memory(frames: int, height: int, width: int, dtype: str, remat_deco
         frames01 = jnp.clip((video + 1.0) / 2.0, 0.0, 1.0)
         return -jnp.sum(reward.score(p["hps"], frames01, tok))
 
-    start = time.perf_counter()
-    compiled = jax.jit(jax.grad(loss)).lower(latents, params, tokens).compile()
-    seconds = time.perf_counter() - start
-    mem = compiled.memory_analysis()
-    return {
-        "remat_decode": remat_decode,
-        "remat_reward": remat_reward,
-        "temp_bytes": int(mem.temp_size_in_bytes),
-        "argument_bytes": int(mem.argument_size_in_bytes),
-        "output_bytes": int(mem.output_size_in_bytes),
-        "compile_s": round(seconds, 1),
-    }
+    return {"remat_decode": remat_decode, "remat_reward": remat_reward,
+            **report.compiled_memory(jax.grad(loss), latents, params, tokens)}
 
 
 def main(argv=None):
@@ -78,32 +58,30 @@ def main(argv=None):
 
     rows = []
     for remat_decode, remat_reward in SETTINGS:
-        row = compiled_memory(args.frames, args.height, args.width, args.dtype, remat_decode, remat_reward)
+        row = reward_gradient_memory(args.frames, args.height, args.width, args.dtype, remat_decode, remat_reward)
         print(json.dumps(row), flush=True)
         rows.append(row)
     result = {
         "what": "grad w.r.t. latents of -HPSv2.1(decode_video_latents(latents)), SD KL-f8 VAE + OpenCLIP ViT-H-14",
         "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
-        "backend": jax.default_backend(), "device": str(jax.devices()[0]), "cpu": platform.processor(),
-        "jax": jax.__version__, "rows": rows,
+        "machine": report.machine_info(), "rows": rows,
     }
-    os.makedirs(RESULTS, exist_ok=True)
-    stem = os.path.join(RESULTS, "reward_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}"))
-    _write_atomic(stem + ".json", json.dumps(result, indent=1) + "\n")
+    stem = "reward_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}")
     yes_no = {True: "yes", False: "no"}
     lines = [
         f"# HPSv2.1 reward gradient memory: decode + score {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
         "",
-        f"XLA compiled memory analysis of `grad(-score(decode(latents)))` on {result['backend']} (jax {jax.__version__});",
+        "XLA compiled memory analysis of `grad(-score(decode(latents)))`;",
         f"VAE and ViT-H-14 params are arguments ({rows[0]['argument_bytes'] / 2**20:,.0f} MiB). Compiled only, never run.",
+        "",
+        report.describe_machine(result["machine"]),
         "",
         "| checkpointed decode | checkpointed image encoding | temp memory (MiB) | compile (s) |",
         "|---|---|---|---|",
     ]
     lines += [f"| {yes_no[r['remat_decode']]} | {yes_no[r['remat_reward']]} | {r['temp_bytes'] / 2**20:,.0f} | "
               f"{r['compile_s']} |" for r in rows]
-    _write_atomic(stem + ".md", "\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+    print("wrote", *report.write_results(stem, result, "\n".join(lines)))
 
 
 if __name__ == "__main__":

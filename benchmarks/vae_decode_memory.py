@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import jax
 import jax.numpy as jnp
 
+from benchmarks import report
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, init_vae_params, vae_param_shapes
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-def compiled_memory(cfg: VAEConfig, frames: int, height: int, width: int, chunk_size: int, remat: bool) -> dict:
+def decode_gradient_memory(cfg: VAEConfig, frames: int, height: int, width: int, chunk_size: int, remat: bool) -> dict:
     f = cfg.downsample_factor
     latents = jax.ShapeDtypeStruct((1, frames, height // f, width // f, cfg.embed_dim), jnp.float32)
     params = vae_param_shapes(cfg)
@@ -42,18 +33,8 @@ def compiled_memory(cfg: VAEConfig, frames: int, height: int, width: int, chunk_
     def loss(p, lat):
         return jnp.sum(decode_video_latents(p, lat, cfg, chunk_size=chunk_size, remat=remat))
 
-    start = time.perf_counter()
-    compiled = jax.jit(jax.grad(loss, argnums=1)).lower(params, latents).compile()
-    seconds = time.perf_counter() - start
-    mem = compiled.memory_analysis()
-    return {
-        "remat": remat,
-        "chunk_size": chunk_size,
-        "temp_bytes": int(mem.temp_size_in_bytes),
-        "argument_bytes": int(mem.argument_size_in_bytes),
-        "output_bytes": int(mem.output_size_in_bytes),
-        "compile_s": round(seconds, 1),
-    }
+    return {"remat": remat, "chunk_size": chunk_size,
+            **report.compiled_memory(jax.grad(loss, argnums=1), params, latents)}
 
 
 def time_one_frame(cfg: VAEConfig, height: int, width: int, repeats: int = 2) -> float:
@@ -84,30 +65,26 @@ def main(argv=None):
     rows = []
     for chunk in args.chunk_sizes:
         for remat in (False, True):
-            row = compiled_memory(cfg, args.frames, args.height, args.width, chunk, remat)
+            row = decode_gradient_memory(cfg, args.frames, args.height, args.width, chunk, remat)
             print(json.dumps(row), flush=True)
             rows.append(row)
     result = {
         "what": "grad of sum(decode_video_latents) w.r.t. latents, full SD KL-f8 VAE",
         "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
-        "backend": jax.default_backend(), "device": str(jax.devices()[0]), "cpu": platform.processor(),
-        "jax": jax.__version__, "rows": rows,
+        "machine": report.machine_info(), "rows": rows,
     }
     if args.time:
         result["forward_one_frame_s"] = round(time_one_frame(cfg, args.height, args.width), 2)
-        # Shared machines: the load average says how far the wall time can be trusted.
-        result["load_average_1min"] = round(os.getloadavg()[0], 2)
-        result["cpu_count"] = os.cpu_count()
         print(f"forward decode of one frame: {result['forward_one_frame_s']} s", flush=True)
 
-    os.makedirs(RESULTS, exist_ok=True)
-    stem = os.path.join(RESULTS, "vae_decode_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}"))
-    _write_atomic(stem + ".json", json.dumps(result, indent=1) + "\n")
+    stem = "vae_decode_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}")
     lines = [
         f"# VAE decode gradient memory: {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
         "",
-        f"XLA compiled memory analysis of `grad(sum(decode_video_latents(...)))` on {result['backend']} "
-        f"(jax {jax.__version__}); params are arguments ({rows[0]['argument_bytes'] / 2**20:.0f} MiB).",
+        "XLA compiled memory analysis of `grad(sum(decode_video_latents(...)))`; "
+        f"params are arguments ({rows[0]['argument_bytes'] / 2**20:.0f} MiB).",
+        "",
+        report.describe_machine(result["machine"]),
         "",
         "| chunk size | jax.checkpoint | temp memory (MiB) | compile (s) |",
         "|---|---|---|---|",
@@ -115,10 +92,8 @@ def main(argv=None):
     lines += [f"| {r['chunk_size']} | {'yes' if r['remat'] else 'no'} | {r['temp_bytes'] / 2**20:,.0f} | "
               f"{r['compile_s']} |" for r in rows]
     if "forward_one_frame_s" in result:
-        lines += ["", f"One forward decode of a single frame (random weights): {result['forward_one_frame_s']} s "
-                  f"(1-min load average {result['load_average_1min']} on {result['cpu_count']} CPUs)."]
-    _write_atomic(stem + ".md", "\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+        lines += ["", f"One forward decode of a single frame (random weights): {result['forward_one_frame_s']} s."]
+    print("wrote", *report.write_results(stem, result, "\n".join(lines)))
 
 
 if __name__ == "__main__":

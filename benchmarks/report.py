@@ -1,0 +1,94 @@
+"""What every benchmark records about the machine, and how it writes its results.
+
+Results go to ``benchmarks/results/<stem>.json`` (machine-readable) and ``<stem>.md`` (a table people
+read), both written atomically so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from importlib import metadata
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+_PLUGINS = ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-rocm60-plugin", "jax-rocm7-plugin", "libtpu")
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def load_average() -> list[float]:
+    """1/5/15-minute load averages: timings on a busy shared CPU are only comparable within a run."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_info(with_jax: bool = True) -> dict:
+    """The host, and (``with_jax``) the JAX backend, device and library versions."""
+    info = {
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "load_average": load_average(),
+    }
+    if with_jax:
+        import jax
+
+        from hummingbird_jax.models.attention import backend_kind
+
+        device = jax.devices()[0]
+        plugins = {name: package_version(name) for name in _PLUGINS}
+        info.update(
+            backend=jax.default_backend(), backend_kind=backend_kind(), device_kind=device.device_kind,
+            device_count=jax.device_count(), jax=jax.__version__, jaxlib=package_version("jaxlib"),
+            flax=package_version("flax"), plugins={k: v for k, v in plugins.items() if v},
+        )
+    return info
+
+
+def describe_machine(info: dict) -> str:
+    """One Markdown sentence naming the machine a table was measured on."""
+    text = f"{info['cpu_count']} CPUs, {info['memory_gib']} GiB RAM, {info['platform']}"
+    if "backend" in info:
+        text = f"{info['device_kind']} ({info['backend']}); {text}; jax {info['jax']}, jaxlib {info['jaxlib']}"
+    return f"Machine: {text}; load average (1/5/15 min) {info['load_average']}."
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_results(stem: str, result: dict, markdown: str, out_dir: str = RESULTS_DIR) -> tuple[str, str]:
+    """Write ``out_dir/stem.json`` and ``out_dir/stem.md``; returns both paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    json_path, md_path = os.path.join(out_dir, stem + ".json"), os.path.join(out_dir, stem + ".md")
+    _write_atomic(json_path, json.dumps(result, indent=1, default=str) + "\n")
+    _write_atomic(md_path, markdown if markdown.endswith("\n") else markdown + "\n")
+    return json_path, md_path
+
+
+def compiled_memory(fn, *abstract_args) -> dict:
+    """Compile ``jax.jit(fn)`` for abstract arguments (nothing runs) and read XLA's memory analysis."""
+    import time
+
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*abstract_args).compile()
+    seconds = time.perf_counter() - start
+    mem = compiled.memory_analysis()
+    return {
+        "temp_bytes": int(mem.temp_size_in_bytes),
+        "argument_bytes": int(mem.argument_size_in_bytes),
+        "output_bytes": int(mem.output_size_in_bytes),
+        "compile_s": round(seconds, 1),
+    }
