@@ -240,9 +240,6 @@ class MotionStage(Stage):
         return dict(pairs=self.pairs, gap=self.gap, width=self.width, camera_min=self.camera_min,
                     moving_area_min=self.moving_area_min, dolly_ratio=self.dolly_ratio)
 
-    def setup(self):
-        cv2.setNumThreads(1)  # parallelism comes from the process pool
-
     def process(self, rows):
         out = []
         for row in rows:

@@ -257,3 +257,25 @@ def test_batches_become_global_arrays_split_over_data_and_fsdp(corpus):
         "fps_dtype": "int32",
         "data_only_rows": [1, 1, 1, 1],
     }
+
+
+def test_scene_rows_from_the_split_stage_stay_inside_their_scene(corpus):
+    """Rows with start_frame/end_frame (end exclusive) read only frames of that scene."""
+    path = str(corpus / "c.mp4")  # 80 frames
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        clip = read_clip(path, frames=4, size=(32, 48), stride_range=(1, 3), skip_first=5, rng=rng,
+                         frame_range=(50, 62))
+        indices = [frame_index(f) for f in clip.frames]
+        assert indices == [clip.start + k * clip.stride for k in range(4)]
+        assert 50 <= indices[0] and indices[-1] < 62
+    scenes = pd.DataFrame({"path": [path, path], "text": ["first scene", "second scene"],
+                           "start_frame": [0, 70], "end_frame": [40, 80]})
+    scenes.to_csv(corpus / "scenes.csv", index=False)
+    loader = clip_loader(str(corpus / "scenes.csv"), CFG, batch_size=2, seed=1, shard_index=0, shard_count=1)
+    batch = next(loader)
+    loader.close()
+    for i in range(2):
+        indices = [frame_index(f) for f in batch["video"][i]]
+        lo, hi = (0, 40) if batch["text"][i] == "first scene" else (70, 80)
+        assert lo <= min(indices) and max(indices) < hi

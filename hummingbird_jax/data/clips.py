@@ -75,6 +75,7 @@ class ClipTransform:
                 skip_first=cfg.skip_first,
                 rng=rng if self.random else None,
                 fps=row.get("fps"),
+                frame_range=(_optional_int(row.get("start_frame")), _optional_int(row.get("end_frame"))),
             )
         except ClipError as err:
             return Skipped(err.reason, row["path"])
@@ -93,6 +94,13 @@ class ClipTransform:
             if name not in out and name != "fps":
                 out[name] = value
         return out
+
+
+def _optional_int(value) -> int | None:
+    """A manifest cell as an int; empty cells (None, NaN, "") mean "not given"."""
+    if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
 
 
 def to_model_inputs(batch: dict[str, Any]) -> dict[str, Any]:

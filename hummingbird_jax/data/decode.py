@@ -99,10 +99,13 @@ def read_clip(
     skip_first: int = 0,
     rng: np.random.Generator | None = None,
     fps: float | None = None,
+    frame_range: tuple[int | None, int | None] = (None, None),
 ) -> Clip:
     """Decode a clip of ``frames`` frames, resized to cover ``size`` and centre-cropped to it.
 
-    ``fps`` overrides the file's frame rate (for files whose header is wrong). Raises
+    ``fps`` overrides the file's frame rate (for files whose header is wrong). ``frame_range``
+    (start, end exclusive) confines the clip to one scene of the file, as written by the curation
+    pipeline's ``split`` stage (``start_frame``/``end_frame`` columns). Raises
     :class:`ClipError` for unreadable, frame-less, too-short or truncated files.
     """
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
@@ -122,12 +125,16 @@ def read_clip(
         num_frames = _frame_count(stream, container, rate)
         if num_frames == 0:
             raise ClipError("no_frames", path)
-        window = choose_window(num_frames, frames, stride_range, skip_first, rng)
+        first = int(frame_range[0] or 0)
+        last = min(num_frames, int(frame_range[1])) if frame_range[1] is not None else num_frames
+        # Scenes already start at a cut, so the lead-in skip applies to whole files only.
+        window = choose_window(last - first, frames, stride_range, 0 if first else skip_first, rng)
         if window is None:
             raise ClipError(
-                "too_short", path, f"{num_frames} frames < {frames} at stride {stride_range[0]}"
+                "too_short", path, f"{last - first} frames < {frames} at stride {stride_range[0]}"
             )
         start, stride = window
+        start += first
         wanted = list(range(start, start + frames * stride, stride))
         try:
             out = _decode_frames(container, stream, wanted, rate, size)
