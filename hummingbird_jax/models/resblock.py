@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from hummingbird_jax.models.layers import GroupNorm, conv, dense
