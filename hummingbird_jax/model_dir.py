@@ -2,7 +2,8 @@
 
 Layout::
 
-    DIR/model.json              {"components": {"unet": {"config_type": "UNet3DConfig", "config": {...}}, ...}}
+    DIR/model.json              {"components": {"unet": {"config_type": "UNet3DConfig", "config": {...}}, ...},
+                                 "metadata": {...}}   (optional, e.g. {"teacher": true})
     DIR/unet/                   Orbax (StandardCheckpointer) params of the U-Net
     DIR/vae/, DIR/text_encoder/ likewise, when converted
 
@@ -21,18 +22,12 @@ MANIFEST = "model.json"
 
 
 def _config_registry() -> dict[str, type]:
+    """Config classes a manifest may name (every component a converted directory can hold)."""
+    from hummingbird_jax.models.clip import CLIPTextConfig
     from hummingbird_jax.models.unet_config import UNet3DConfig
+    from hummingbird_jax.models.vae import VAEConfig
 
-    registry = {"UNet3DConfig": UNet3DConfig}
-    try:  # components that have their own config classes
-        from hummingbird_jax import models
-
-        for name in ("VAEConfig", "CLIPTextConfig"):
-            if hasattr(models, name):
-                registry[name] = getattr(models, name)
-    except ImportError:  # pragma: no cover
-        pass
-    return registry
+    return {cls.__name__: cls for cls in (UNet3DConfig, VAEConfig, CLIPTextConfig)}
 
 
 def _to_jsonable(config: Any) -> dict:
@@ -60,8 +55,14 @@ def read_manifest(directory: str) -> dict:
         return json.load(fh)
 
 
-def save_component(directory: str, name: str, params: Any, config: Any) -> None:
-    """Write ``params`` to ``DIR/name`` (Orbax) and record ``config`` in ``DIR/model.json``."""
+def read_metadata(directory: str) -> dict:
+    """The directory-wide ``metadata`` of ``model.json`` (``{}`` when none was recorded)."""
+    return dict(read_manifest(directory).get("metadata") or {})
+
+
+def save_component(directory: str, name: str, params: Any, config: Any, metadata: dict | None = None) -> None:
+    """Write ``params`` to ``DIR/name`` (Orbax) and record ``config`` in ``DIR/model.json``;
+    ``metadata`` (JSON-serialisable) is merged into the directory-wide ``metadata``."""
     import orbax.checkpoint as ocp
 
     directory = os.path.abspath(directory)
@@ -72,6 +73,8 @@ def save_component(directory: str, name: str, params: Any, config: Any) -> None:
     checkpointer.wait_until_finished()
     manifest = read_manifest(directory) if os.path.isfile(os.path.join(directory, MANIFEST)) else {"components": {}}
     manifest["components"][name] = {"config_type": type(config).__name__, "config": _to_jsonable(config)}
+    if metadata:
+        manifest["metadata"] = {**manifest.get("metadata", {}), **metadata}
     tmp = os.path.join(directory, MANIFEST + ".tmp")
     with open(tmp, "w") as fh:
         json.dump(manifest, fh, indent=1)

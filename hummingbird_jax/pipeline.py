@@ -4,8 +4,10 @@ A :class:`TextToVideo` is loaded from
 
 * an official full checkpoint (``.ckpt``/``.pt``/``.safetensors`` holding ``model.diffusion_model.*``,
   ``first_stage_model.*`` and ``cond_stage_model.model.*``) plus its YAML, or a preset name, or
-  nothing (the U-Net variant is then recognised from the checkpoint's keys): :meth:`from_checkpoint`;
-* a converted JAX directory written by :meth:`TextToVideo.save`: :meth:`from_directory`;
+  nothing (the U-Net variant is then recognised from the checkpoint's keys): :meth:`from_checkpoint`,
+  converted by :func:`hummingbird_jax.convert.full_model.convert_checkpoint` like ``hummingbird convert``;
+* a converted model directory (:mod:`hummingbird_jax.model_dir`, written by :meth:`TextToVideo.save` or
+  ``hummingbird convert torch-to-jax``): :meth:`from_directory`;
 * random weights for a preset (benchmarks, smoke runs): :meth:`random_init`.
 
 Students (Hummingbird, T2V-Turbo) sample with the LCM multistep sampler and the guidance embedding;
@@ -17,32 +19,30 @@ timing breakdown separates compilation from running.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax import diffusion
+from hummingbird_jax import diffusion, model_dir
+from hummingbird_jax.convert.full_model import unet_preset_from_keys  # noqa: F401 (re-exported)
 from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.models.unet3d import UNet3D
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents
 from hummingbird_jax.video_io import to_uint8
 
-UNET_PREFIX = "model.diffusion_model."
 DTYPES = ("float32", "bfloat16")
 LATENT_CHANNELS = 4
 # Settings of the released models.
 STUDENT_STEPS, STUDENT_GUIDANCE = 4, diffusion.samplers.LCM_GUIDANCE_SCALE
 TEACHER_STEPS, TEACHER_GUIDANCE = diffusion.samplers.VC2_DDIM_STEPS, diffusion.samplers.VC2_GUIDANCE_SCALE
-_CONFIG_FILE = "pipeline.json"
-_FORMAT = "hummingbird-jax/text-to-video/1"
+COMPONENTS = ("unet", "vae", "text_encoder")
 # Compiled sampling/decoding programs, keyed by configs and argument shapes (see TextToVideo._compile).
 _COMPILED: dict = {}
 
@@ -67,17 +67,6 @@ def preset_configs(name: str, time_cond_proj_dim: int | None = 256):
         raise ValueError(f"unknown model preset {name!r}; expected one of {PRESETS}")
     unet = UNet3DConfig.preset(name, time_cond_proj_dim=time_cond_proj_dim)
     return unet, VAEConfig.sd_kl_f8(), CLIPTextConfig.vit_h_14()
-
-
-def unet_preset_from_keys(keys) -> str:
-    """Which U-Net an official state dict holds, from its block indices: ``vc2`` has 12 input blocks,
-    the students 8; the 0.9B keeps the middle block, the 0.7B does not."""
-    keys = [k[len(UNET_PREFIX):] for k in keys if k.startswith(UNET_PREFIX)]
-    if not keys:
-        raise ValueError(f"no '{UNET_PREFIX}*' keys: not a VideoCrafter2/Hummingbird checkpoint")
-    if any(k.startswith("input_blocks.11.") for k in keys):
-        return "vc2"
-    return "hb-0.9b" if any(k.startswith("middle_block.") for k in keys) else "hb-0.7b"
 
 
 def _cast(tree, dtype):
@@ -122,30 +111,33 @@ class TextToVideo:
     def from_state_dict(
         cls,
         state_dict,
-        unet_config: UNet3DConfig,
-        vae_config: VAEConfig,
+        unet_config: UNet3DConfig | None = None,
+        vae_config: VAEConfig | None = None,
         text_config: CLIPTextConfig | None = None,
         *,
+        yaml_path: str | None = None,
         teacher: bool = False,
         dtype: str = "float32",
         source: str = "checkpoint",
     ) -> "TextToVideo":
-        """All three models from one official state dict (every namespace present)."""
-        from hummingbird_jax.convert.clip import text_encoder_from_torch
-        from hummingbird_jax.convert.unet import unet_from_torch
-        from hummingbird_jax.convert.vae import vae_from_torch
+        """All three models from one official state dict, through the same converter as
+        ``hummingbird convert torch-to-jax`` (:func:`~hummingbird_jax.convert.full_model.convert_checkpoint`:
+        configs default to the YAML, the U-Net recognised from the keys, the text tower read off the
+        weights)."""
+        from hummingbird_jax.convert.full_model import convert_checkpoint
 
-        text_config = text_config or CLIPTextConfig.vit_h_14()
-        projection = state_dict.get("cond_stage_model.model.text_projection")
-        if text_config.embed_dim is None and projection is not None:
-            # unused by the context, but recorded so a saved directory restores the same shapes
-            text_config = dataclasses.replace(text_config, embed_dim=int(np.shape(projection)[1]))
-        params = {
-            "unet": unet_from_torch(state_dict, unet_config),
-            "vae": vae_from_torch(state_dict, vae_config, prefix="first_stage_model.", source=source),
-            "text_encoder": text_encoder_from_torch(state_dict, text_config, prefix="cond_stage_model.model."),
-        }
-        return cls(unet_config, vae_config, text_config, params, teacher=teacher, dtype=dtype)
+        converted = convert_checkpoint(state_dict, unet_config=unet_config, yaml_path=yaml_path,
+                                       vae_config=vae_config, text_config=text_config, source=source)
+        return cls._from_components(converted, source=source, teacher=teacher, dtype=dtype)
+
+    @classmethod
+    def _from_components(cls, components: dict, *, source, teacher: bool, dtype: str) -> "TextToVideo":
+        missing = [name for name in COMPONENTS if name not in components]
+        if missing:
+            raise ValueError(f"{source}: no {', '.join(missing)} weights; text-to-video needs all of {COMPONENTS}")
+        (unet, unet_cfg), (vae, vae_cfg), (text, text_cfg) = (components[name] for name in COMPONENTS)
+        return cls(unet_cfg, vae_cfg, text_cfg, {"unet": unet, "vae": vae, "text_encoder": text},
+                   teacher=teacher, dtype=dtype)
 
     @classmethod
     def from_checkpoint(
@@ -159,22 +151,15 @@ class TextToVideo:
     ) -> "TextToVideo":
         """Load an official full checkpoint. ``config`` is its YAML (``model.params.unet_config`` and
         ``first_stage_config``), a preset name, or ``None`` to recognise the U-Net from the keys (full-size
-        VAE and ViT-H-14 text tower then). ``time_cond_proj`` is taken from the checkpoint when present."""
+        VAE then). ``time_cond_proj`` is taken from the checkpoint when present."""
         from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
+        from hummingbird_jax.convert.full_model import unet_config_for_checkpoint
 
         state_dict = load_torch_checkpoint(path)
-        has_cond = f"{UNET_PREFIX}time_cond_proj.weight" in state_dict
-        cond_dim = int(state_dict[f"{UNET_PREFIX}time_cond_proj.weight"].shape[1]) if has_cond else None
-        if config is not None and Path(config).suffix in (".yaml", ".yml"):
-            unet_config = UNet3DConfig.from_lvdm_yaml(str(config), time_cond_proj_dim=cond_dim)
-            vae_config = VAEConfig.from_lvdm_yaml(str(config))
-            text = text_config
-        else:
-            name = str(config) if config is not None else unet_preset_from_keys(state_dict)
-            unet_config, vae_config, text = preset_configs(name, cond_dim)
-            text = text_config or text
-        return cls.from_state_dict(state_dict, unet_config, vae_config, text, teacher=teacher, dtype=dtype,
-                                   source=str(path))
+        is_yaml = config is not None and Path(config).suffix in (".yaml", ".yml")
+        unet_config = unet_config_for_checkpoint(state_dict, None if config is None else str(config))
+        return cls.from_state_dict(state_dict, unet_config, None, text_config, yaml_path=str(config) if is_yaml else None,
+                                   teacher=teacher, dtype=dtype, source=str(path))
 
     @classmethod
     def random_init(cls, preset: str = "tiny", *, seed: int = 0, teacher: bool = False, dtype: str = "float32",
@@ -187,29 +172,19 @@ class TextToVideo:
         return cls(unet_config, vae_config, text_config, params, teacher=teacher, dtype=dtype)
 
     def save(self, directory) -> Path:
-        """Write a converted JAX directory: ``pipeline.json`` (configs) and Orbax params per model.
-        Written under a temporary name and renamed, so a crash never leaves a half directory."""
-        import orbax.checkpoint as ocp
-
+        """Write a converted model directory (:mod:`hummingbird_jax.model_dir`, the format of
+        ``hummingbird convert``), with ``teacher`` recorded in its metadata. Written under a temporary
+        name and renamed, so a crash never leaves a half directory."""
         directory = Path(directory).absolute()
         if directory.exists():
             raise FileExistsError(f"{directory} already exists; choose a new output directory")
         tmp = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        configs = {"unet": self.unet_config, "vae": self.vae_config, "text_encoder": self.text_config}
         try:
-            with ocp.StandardCheckpointer() as ckpt:
-                for name, tree in self.params.items():
-                    ckpt.save(tmp / name, tree)
-                ckpt.wait_until_finished()
-            meta = {
-                "format": _FORMAT,
-                "teacher": self.teacher,
-                "unet": dataclasses.asdict(self.unet_config),
-                "vae": dataclasses.asdict(self.vae_config),
-                "text_encoder": dataclasses.asdict(self.text_config),
-            }
-            (tmp / _CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+            for name in COMPONENTS:
+                model_dir.save_component(str(tmp), name, self.params[name], configs[name],
+                                         metadata={"teacher": self.teacher})
             os.replace(tmp, directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -217,30 +192,22 @@ class TextToVideo:
 
     @classmethod
     def from_directory(cls, directory, *, teacher: bool | None = None, dtype: str = "float32") -> "TextToVideo":
-        """Load what :meth:`save` wrote (shapes checked against the configs)."""
-        import orbax.checkpoint as ocp
-
+        """Load a converted model directory (written by :meth:`save` or ``hummingbird convert
+        torch-to-jax``), shapes checked against the configs. ``teacher=None`` takes the recorded flag
+        (a student when none is recorded)."""
         directory = Path(directory).absolute()
-        meta_path = directory / _CONFIG_FILE
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a converted model directory (no {_CONFIG_FILE})")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{meta_path}: format {meta.get('format')!r}; expected {_FORMAT!r}")
-        tuples = lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # noqa: E731
-        unet_config = UNet3DConfig(**tuples(meta["unet"]))
-        vae_config = VAEConfig(**tuples(meta["vae"]))
-        text_config = CLIPTextConfig(**tuples(meta["text_encoder"]))
-        abstract = _abstract_params(unet_config, vae_config, text_config)
-        params = {}
-        with ocp.StandardCheckpointer() as ckpt:
-            for name, tree in abstract.items():
-                if not (directory / name).is_dir():
-                    raise FileNotFoundError(f"{directory}: missing the {name} params ({directory / name})")
-                params[name] = ckpt.restore(directory / name)
-                _check_shapes(params[name], tree, f"{directory / name}")
-        return cls(unet_config, vae_config, text_config, params,
-                   teacher=meta["teacher"] if teacher is None else teacher, dtype=dtype)
+        found = model_dir.components(str(directory))
+        missing = [name for name in COMPONENTS if name not in found]
+        if missing:
+            raise ValueError(f"{directory}: converted directory has no {', '.join(missing)}; text-to-video "
+                             f"needs all of {COMPONENTS} (convert a full checkpoint)")
+        loaded = {name: model_dir.load_component(str(directory), name) for name in COMPONENTS}
+        abstract = _abstract_params(*(loaded[name][1] for name in COMPONENTS))
+        for name in COMPONENTS:
+            _check_shapes(loaded[name][0], abstract[name], str(directory / name))
+        if teacher is None:
+            teacher = bool(model_dir.read_metadata(str(directory)).get("teacher", False))
+        return cls._from_components(loaded, source=directory, teacher=teacher, dtype=dtype)
 
     # ---- the three stages ---------------------------------------------------------------------
     def encode_text(self, prompts: Sequence[str]) -> jax.Array:
@@ -255,7 +222,7 @@ class TextToVideo:
         (executable, seconds spent). Executables depend on shapes, not values, so bundles with the
         same configs share them."""
         key = (name, self.unet_config, self.vae_config, self.text_config, jax.tree_util.tree_structure(args),
-               tuple((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args)))
+               tuple((tuple(a.shape), str(a.dtype)) for a in jax.tree_util.tree_leaves(args)))
         if key in _COMPILED:
             return _COMPILED[key], 0.0
         start = time.perf_counter()
@@ -289,6 +256,31 @@ class TextToVideo:
 
         return sample
 
+    def _decoder(self, chunk_size: int):
+        cfg = self.vae_config
+
+        def decode(params, z):
+            return decode_video_latents(params, z, cfg, chunk_size=chunk_size, remat=False).astype(jnp.float32)
+
+        return decode
+
+    def precompile(self, batch: int, *, steps: int, frames: int, height: int, width: int,
+                   vae_chunk: int = 1) -> dict:
+        """Compile the sampling loop and the VAE decode for these sizes without running them (they are
+        reused by :meth:`generate`); returns seconds spent per program, 0 for programs already compiled."""
+        check_generation_args(batch, frames, height, width, 8)
+        f32, width_ctx = jnp.float32, self.text_config.width
+        spec = jax.ShapeDtypeStruct
+        latent = (batch, frames, height // 8, width // 8, LATENT_CHANNELS)
+        context = spec((batch, self.text_config.context_length, width_ctx), f32)
+        uncond = spec((batch if self.teacher else 0,) + context.shape[1:], f32)
+        sample_args = (self.params["unet"], context, uncond, spec(latent, f32),
+                       spec((self.num_noise_rows(steps),) + latent, f32), spec((batch,), jnp.int32), spec((), f32))
+        _, sample_s = self._compile(("sample", self.teacher, steps), self._sampler(steps), *sample_args)
+        decode_args = (self.params["vae"], spec(latent, jnp.dtype(self.dtype)))
+        _, decode_s = self._compile(("decode", vae_chunk), self._decoder(vae_chunk), *decode_args)
+        return {"sample": sample_s, "decode": decode_s}
+
     def num_noise_rows(self, steps: int) -> int:
         """Rows of explicit noise the sampler takes for ``steps`` steps."""
         return len(diffusion.vc2_ddim_timesteps(steps)) if self.teacher else steps
@@ -304,8 +296,8 @@ class TextToVideo:
         batch = latents.shape[0]
         fps = jnp.broadcast_to(jnp.asarray(fps, jnp.int32), (batch,))
         uncond = self.encode_text([""] * batch) if self.teacher else jnp.zeros((0,) + context.shape[1:])
-        args = (self.params["unet"], jnp.asarray(context), uncond, latents, jnp.asarray(noise, jnp.float32),
-                fps, jnp.float32(guidance))
+        args = (self.params["unet"], jnp.asarray(context, jnp.float32), uncond, latents,
+                jnp.asarray(noise, jnp.float32), fps, jnp.float32(guidance))
         compiled, seconds = self._compile(("sample", self.teacher, steps), self._sampler(steps), *args)
         start = time.perf_counter()
         out = jax.block_until_ready(compiled(*args))
@@ -316,13 +308,8 @@ class TextToVideo:
 
     def decode(self, latents, *, chunk_size: int = 1, timings: dict | None = None):
         """Latents → float video ``(b, t, 8h, 8w, 3)`` in about [−1, 1], decoded ``chunk_size`` frames at once."""
-        cfg = self.vae_config
-
-        def decode(params, z):
-            return decode_video_latents(params, z, cfg, chunk_size=chunk_size, remat=False).astype(jnp.float32)
-
         args = (self.params["vae"], jnp.asarray(latents, jnp.dtype(self.dtype)))
-        compiled, seconds = self._compile(("decode", chunk_size), decode, *args)
+        compiled, seconds = self._compile(("decode", chunk_size), self._decoder(chunk_size), *args)
         start = time.perf_counter()
         out = jax.block_until_ready(compiled(*args))
         if timings is not None:

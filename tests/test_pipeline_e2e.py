@@ -73,7 +73,7 @@ def test_four_step_generation_reproduces_context_denoised_and_video(e2e):
 def test_saved_directory_loads_back_to_the_same_params(e2e, tmp_path):
     _, bundle, _ = e2e
     target = bundle.save(tmp_path / "model")
-    assert sorted(p.name for p in target.iterdir()) == ["pipeline.json", "text_encoder", "unet", "vae"]
+    assert sorted(p.name for p in target.iterdir()) == ["model.json", "text_encoder", "unet", "vae"]
     loaded = TextToVideo.from_directory(target)
     assert loaded.unet_config == bundle.unet_config and loaded.vae_config == bundle.vae_config
     assert loaded.text_config == bundle.text_config and loaded.teacher is False

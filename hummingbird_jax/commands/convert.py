@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     t2j.add_argument("--config", required=True,
                      help="official YAML (reads unet_config / first_stage_config) or a preset: vc2, hb-0.9b, hb-0.7b")
     t2j.add_argument("--time-cond", action="store_true", help="preset with time_cond_proj (stage-2 students)")
+    t2j.add_argument("--text-heads", type=int, default=None,
+                     help="attention heads of the text tower (default: width / 64, as in OpenCLIP)")
     t2j.add_argument("--dtype", choices=("float32", "bfloat16"), default=None, help="cast params (default: float32)")
     t2j.add_argument("--out", required=True, help="output directory")
     t2j.set_defaults(func=torch_to_jax)
@@ -32,7 +34,7 @@ def torch_to_jax(args) -> int:
     from hummingbird_jax.cli import CommandError
     from hummingbird_jax.commands.info import resolve_unet_config
     from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
-    from hummingbird_jax.convert.full_model import convert_checkpoint
+    from hummingbird_jax.convert.full_model import TEXT_PREFIX, convert_checkpoint, text_config_from_state_dict
     from hummingbird_jax.convert.rules import ConversionError
     from hummingbird_jax.model_dir import save_component
 
@@ -44,7 +46,10 @@ def torch_to_jax(args) -> int:
     print(f"read {len(state_dict)} tensors from {args.checkpoint} in {time.perf_counter() - start:.1f}s")
     yaml_path = args.config if args.config.endswith((".yaml", ".yml")) else None
     try:
-        converted = convert_checkpoint(state_dict, unet_config=unet_cfg, yaml_path=yaml_path,
+        text_cfg = None
+        if args.text_heads and any(k.startswith(TEXT_PREFIX) for k in state_dict):
+            text_cfg = text_config_from_state_dict(state_dict, heads=args.text_heads)
+        converted = convert_checkpoint(state_dict, unet_config=unet_cfg, yaml_path=yaml_path, text_config=text_cfg,
                                        dtype=jnp.dtype(args.dtype) if args.dtype else None)
     except ConversionError as err:
         raise CommandError(f"{args.checkpoint}: {err}") from None

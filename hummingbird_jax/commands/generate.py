@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from pathlib import Path
@@ -23,7 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--prompts-file", type=Path, help="text file with one prompt per line")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", type=Path,
-                        help="official full checkpoint (.ckpt/.pt/.safetensors) or a converted JAX directory")
+                        help="official full checkpoint (.ckpt/.pt/.safetensors) or a converted JAX directory "
+                        "('hummingbird convert torch-to-jax' of a full checkpoint)")
     source.add_argument("--random-init", choices=_PRESETS, metavar="PRESET",
                         help=f"random weights for a preset ({', '.join(_PRESETS)}): smoke runs, benchmarks")
     p.add_argument("--config", help="the checkpoint's YAML, or a preset name (default: recognised from its keys)")
@@ -118,7 +118,7 @@ def run(args) -> int:
     start = time.perf_counter()
     try:
         bundle = load(args)
-    except (ValueError, KeyError) as err:  # unreadable checkpoint, config or conversion mismatch
+    except (ValueError, KeyError, FileNotFoundError) as err:  # unreadable checkpoint, directory or config
         raise CommandError(str(err)) from None
     timings = {"load": time.perf_counter() - start}
     steps = args.steps or (50 if bundle.teacher else 4)

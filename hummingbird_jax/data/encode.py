@@ -338,9 +338,7 @@ def load_frozen_encoders(
 
             if not any(k.startswith(TEXT_PREFIX) for k in state_dict):
                 raise ValueError(f"{model}: no text tower ({TEXT_PREFIX}*) in the checkpoint for text contexts")
-            text_cfg = text_config_from_state_dict(state_dict)
-            if text_heads:  # OpenCLIP towers use 64-wide heads; smaller ones may not
-                text_cfg = dataclasses.replace(text_cfg, heads=text_heads)
+            text_cfg = text_config_from_state_dict(state_dict, heads=text_heads)
             text = (text_cfg, text_encoder_from_torch(state_dict, text_cfg))
         path = model
     desc = f"{os.path.abspath(path)} (VAE ch={vae_cfg.ch} ch_mult={list(vae_cfg.ch_mult)}, {dtype})"
