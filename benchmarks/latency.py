@@ -27,15 +27,13 @@ Writes ``<out>/latency_<model>_<frames>x<height>x<width>_<steps>steps_<dtype>_<b
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import json
 import os
-import platform
 import resource
 import statistics
 import time
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+from benchmarks import report
+
 MODELS = ("hb-0.7b", "hb-0.9b", "vc2", "tiny")
 DEFAULT_PROMPT = "a corgi running on the beach at sunset"
 DEFAULT_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
@@ -76,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkout of the official AMD-Hummingbird-T2V code: also time its U-Net forward "
                    "(needs PyTorch; see benchmarks/unet_forward.py)")
     p.add_argument("--notes", help="free text recorded with the results (e.g. what else ran on the machine)")
-    p.add_argument("--out", default=RESULTS, help="folder for the JSON and Markdown results")
+    p.add_argument("--out", default=report.RESULTS_DIR, help="folder for the JSON and Markdown results")
     p.add_argument("--name", help="file stem (default latency_<model>_<t>x<h>x<w>_<steps>steps_<dtype>_<backend>)")
 
 
@@ -103,18 +101,11 @@ def check_arguments(args) -> None:
             unet_forward.official_root(args.torch_reference)
         except SystemExit as err:
             raise BenchmarkError(str(err)) from None
-        if _version("torch") is None:
+        if report.package_version("torch") is None:
             raise BenchmarkError("--torch-reference needs PyTorch installed")
 
 
 # ---- measurements ----------------------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def summary(times: list[float]) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs_s": times}
 
@@ -176,31 +167,8 @@ def peak_device_bytes() -> int | None:
     return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment() -> dict:
-    import jax
-
-    from hummingbird_jax.models.attention import backend_kind
-
-    device = jax.devices()[0]
-    plugins = {d: _version(d) for d in ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-rocm60-plugin", "libtpu")}
-    return {"backend": jax.default_backend(), "backend_kind": backend_kind(), "device_kind": device.device_kind,
-            "device_count": jax.device_count(), "platform": platform.platform(),
-            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version(), "jax": jax.__version__, "jaxlib": _version("jaxlib"),
-            "flax": _version("flax"), "plugins": {k: v for k, v in plugins.items() if v}, "torch": _version("torch")}
+    return {**report.machine_info(), "torch": report.package_version("torch")}
 
 
 def attention_info(bundle, height: int, width: int, frames: int) -> dict:
@@ -264,7 +232,7 @@ def run(args) -> dict:
     cache_dir = None if args.no_compilation_cache else os.path.abspath(args.compilation_cache)
     setup_compilation_cache(cache_dir)
     env = environment()
-    env["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    env["load_average_at_start"] = env.pop("load_average")
     cache_before = _cache_entries(cache_dir)
 
     log = lambda msg: print(f"[bench latency] {msg}", flush=True)  # noqa: E731
@@ -355,13 +323,10 @@ def run(args) -> dict:
     if args.torch_reference:
         log("timing the official PyTorch U-Net forward ...")
         result["torch_reference"] = torch_reference(args, bundle, unet_batch, stages["unet_step"]["median_s"])
-    env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    env["load_average_at_end"] = report.load_average()
 
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, args.name or default_name(result))
-    _write_atomic(stem + ".json", json.dumps(result, indent=1) + "\n")
-    _write_atomic(stem + ".md", markdown(result))
-    log(f"wrote {stem}.json and {stem}.md")
+    json_path, md_path = report.write_results(args.name or default_name(result), result, markdown(result), args.out)
+    log(f"wrote {json_path} and {md_path}")
     return result
 
 
@@ -371,13 +336,6 @@ def default_name(result: dict) -> str:
     batch = "" if s["batch"] == 1 else f"_b{s['batch']}"
     return (f"latency_{s['model']}_{s['frames']}x{s['height']}x{s['width']}_{s['steps']}steps_{s['dtype']}"
             f"{batch}_{result['environment']['backend']}")
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def markdown(result: dict) -> str:
