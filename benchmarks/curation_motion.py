@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -23,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks import report
 from data_pipeline.motion import classify, clip_scores
 from data_pipeline.synthetic import MOTION_CLASSES, render_clip, write_video
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run(sizes, speeds, seeds, frames, pairs, gap, width):
@@ -74,8 +71,7 @@ def summarise(records, settings):
     zooms = [r for r in records if r["label"] in ("zoom_in", "zoom_out")]
     return dict(
         settings=settings,
-        machine=dict(cpu_count=cv2.getNumberOfCPUs(), platform=platform.platform(), opencv=cv2.__version__,
-                     load_average_at_start=settings.pop("load_average")),
+        machine=dict(report.machine_info(with_jax=False), opencv=cv2.__version__),
         overall_accuracy=round(sum(r["predicted"] == r["label"] for r in records) / len(records), 4),
         per_class=per_class,
         confusion=confusion,
@@ -100,9 +96,9 @@ def markdown(result) -> str:
         "",
         f"Clips: {s['frames']} frames at 24 fps, sizes {s['sizes']}, speeds {s['speeds']} "
         f"(1.0 = 1 % of the frame width per frame), seeds {s['seeds']}; analysis: {s['pairs']} pairs, "
-        f"gap {s['gap']}, width {s['width']} px. Machine: {result['machine']['cpu_count']} CPU cores, "
-        f"OpenCV {result['machine']['opencv']}, load average {result['machine']['load_average_at_start']} "
-        f"when the run started (the cores are shared, so times are upper bounds). Command: `{s['command']}`.",
+        f"gap {s['gap']}, width {s['width']} px, OpenCV {result['machine']['opencv']}. Command: `{s['command']}`.",
+        "",
+        report.describe_machine(result["machine"]) + " The cores are shared, so times are upper bounds.",
         "",
         "Synthetic clips have exact global motion and a textured scene: this checks the method and the "
         "thresholds, not accuracy on real footage (parallax, motion blur, compression, handheld shake).",
@@ -151,14 +147,12 @@ def main():
     sizes = [(96, 128), (144, 256)] if args.quick else [(96, 128), (144, 256), (320, 512)]
     speeds = [0.25, 0.5, 1.0, 2.0]
     seeds = [0] if args.quick else [0, 1]
-    settings = dict(load_average=[round(x, 2) for x in os.getloadavg()], sizes=sizes, speeds=speeds, seeds=seeds, frames=args.frames, pairs=6, gap=2, width=160,
+    settings = dict(sizes=sizes, speeds=speeds, seeds=seeds, frames=args.frames, pairs=6, gap=2, width=160,
                     command="python benchmarks/curation_motion.py" + (" --quick" if args.quick else ""))
     records = run(sizes, speeds, seeds, args.frames, settings["pairs"], settings["gap"], settings["width"])
     result = summarise(records, settings)
     result["long_clip"] = long_clip_cost(settings)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "curation_motion.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "curation_motion.md").write_text(markdown(result))
+    report.write_results("curation_motion", result, markdown(result))
     print(markdown(result))
 
 

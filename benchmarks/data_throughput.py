@@ -18,27 +18,18 @@ Writes ``benchmarks/results/data_throughput.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 
 import ml_dtypes
 import numpy as np
 
+from benchmarks import report
 from hummingbird_jax.data.clips import ClipConfig, clip_loader
 from hummingbird_jax.data.latents import LatentSpec, build_dataset, latent_loader, write_chunk
 from hummingbird_jax.data.synthetic import write_video
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def make_videos(folder: str, count: int, frames: int, height: int, width: int) -> str:
@@ -104,8 +95,7 @@ def main(argv=None) -> dict:
 
     cfg = ClipConfig(frames=16, size=(320, 512), max_stride=6, skip_first=35)
     results: dict = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_1min_at_start": round(os.getloadavg()[0], 2)},
+        "machine": report.machine_info(with_jax=False),
         "clip": {"frames": cfg.frames, "size": list(cfg.size), "max_stride": cfg.max_stride,
                  "skip_first": cfg.skip_first, "source": list(args.source), "source_fps": 30,
                  "batch_size": args.batch_size, "by_workers": {}},
@@ -137,9 +127,7 @@ def main(argv=None) -> dict:
             results["latents"]["by_workers"][str(workers)] = got
             print(f"latents, {workers} workers: {got}", flush=True)
 
-    os.makedirs(RESULTS, exist_ok=True)
-    _write_atomic(os.path.join(RESULTS, "data_throughput.json"), json.dumps(results, indent=1) + "\n")
-    _write_atomic(os.path.join(RESULTS, "data_throughput.md"), to_markdown(results))
+    report.write_results("data_throughput", results, to_markdown(results))
     return results
 
 
@@ -148,8 +136,7 @@ def to_markdown(r: dict) -> str:
     lines = [
         "# Input pipeline throughput",
         "",
-        f"Machine: {r['machine']['cpus']} CPUs, {r['machine']['platform']} (1-min load average "
-        f"{r['machine']['load_average_1min_at_start']} at start: other jobs share these cores). "
+        report.describe_machine(r["machine"]) + " "
         "Command: `python -m benchmarks.data_throughput`. Steady-state rates: the clock starts once the "
         "start-up look-ahead has been drained; 'first batch' is the start-up (imports, worker processes).",
         "",
