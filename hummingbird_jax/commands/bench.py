@@ -36,6 +36,15 @@ def _add_latency_arguments(parser) -> None:
         pass
 
 
+def memory(args) -> int:
+    module = _benchmark_module("train_memory")
+    try:
+        module.run(args)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err).strip("'\"")) from None
+    return 0
+
+
 def latency(args) -> int:
     module = _benchmark_module("latency")
     try:
@@ -55,3 +64,12 @@ def register(subparsers) -> None:
         description="Latency of text-to-video generation stage by stage (benchmarks/latency.py).")
     _add_latency_arguments(lat)
     lat.set_defaults(func=latency)
+
+    mem = suites.add_parser(
+        "memory", help="per-device memory of a training step (XLA memory analysis, compile only)",
+        description="AOT-compiles an experiment's training step on abstract inputs (benchmarks/train_memory.py).")
+    try:
+        _benchmark_module("train_memory").add_arguments(mem)
+    except CommandError:
+        pass
+    mem.set_defaults(func=memory)

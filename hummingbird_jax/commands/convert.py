@@ -69,7 +69,14 @@ def jax_to_torch(args) -> int:
         raise CommandError(f"--out must end with .safetensors or .ckpt, got {args.out}")
     if not os.path.isdir(args.directory):
         raise CommandError(f"not a directory: {args.directory}")
-    loaded = {name: load_component(args.directory, name) for name in components(args.directory)}
+    from hummingbird_jax.training.checkpointing import is_training_checkpoint
+
+    if is_training_checkpoint(args.directory):  # WORKDIR/checkpoints/STEP: the (LoRA-merged) student U-Net
+        from hummingbird_jax.training.export import student_from_checkpoint
+
+        loaded = {"unet": student_from_checkpoint(args.directory)}
+    else:
+        loaded = {name: load_component(args.directory, name) for name in components(args.directory)}
     state_dict = components_to_state_dict(loaded)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     (save_safetensors if args.out.endswith(".safetensors") else save_lightning_ckpt)(state_dict, args.out)

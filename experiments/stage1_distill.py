@@ -1,0 +1,36 @@
+"""Stage 1: prune VideoCrafter2 to the 0.7B Hummingbird U-Net and distil it from the teacher.
+
+The student starts as the teacher with half the blocks per level and no middle block; it learns
+to predict the teacher's classifier-free-guided noise (g = 12) at the same noisy latent and uniform
+t. AdamW lr 1e-5, weight decay 0.01, grad clip 0.5, 16 frames at 320×512, frame stride U{1..6}.
+
+    hummingbird train experiments/stage1_distill.py --workdir runs/stage1 \\
+        --set models.weights=ckpt/vc2_jax --set data.path=data/webvid_train.csv
+    hummingbird train experiments/stage1_distill.py --workdir /tmp/stage1_tiny --variant tiny
+
+``models.weights`` is a converted VideoCrafter2 directory (``hummingbird convert torch-to-jax
+model.ckpt --config vc2 --out ckpt/vc2_jax``); ``data.path`` a clip manifest (or precomputed latents
+with ``--set data.source=latents``).
+"""
+
+from hummingbird_jax.training.config import common
+
+
+def get_config(variant: str = "full"):
+    c = common("distill")
+    c.total_steps = 100_000
+    c.checkpoint_every = 2_000
+    c.models.teacher, c.models.student, c.models.student_init = "vc2", "hb-0.7b", "prune"
+    c.optim.update(dict(lr=1e-5, weight_decay=0.01, clip=0.5))
+    c.loss = dict(guidance_scale=12.0, use_scale_arr=False)
+    if variant == "tiny":
+        c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
+        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny",
+                             weights="random"))
+        c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
+        c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),
+                           synthetic_examples=4, num_workers=0))
+        c.optim.update(dict(lr=1e-3, clip=1.0))
+    elif variant != "full":
+        raise ValueError(f"unknown variant {variant!r}; expected full or tiny")
+    return c

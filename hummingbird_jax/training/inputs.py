@@ -1,0 +1,87 @@
+"""The run's input pipeline from the ``data`` config section: one checkpointable Grain loader per process.
+
+Sources:
+
+* ``latents``: precomputed VAE latents (``hummingbird data encode``), the fast path for real runs;
+* ``clips``: video clips decoded from a manifest (the VAE encodes them inside the step);
+* ``synthetic``: a fixed set of random latents and token sequences, for CPU smoke runs and tests
+  (real Grain, real iterator state, no files).
+
+``data.batch_size`` is global; each process loads ``batch_size / process_count`` rows of its own
+shard. Only the fields the step reads go to the devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import grain
+import numpy as np
+
+from hummingbird_jax.data.pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
+
+MODEL_FIELDS = ("latents", "video", "context", "tokens", "fps")
+SOURCES = ("latents", "clips", "synthetic")
+SOT, EOT = 49406, 49407
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticLatents:
+    """Example ``i`` of a fixed random dataset: latents ``(frames, h, w, 4)`` with a little spatial
+    structure (smoothed noise, unit variance), a prompt of random token ids, and an fps."""
+
+    frames: int
+    latent_size: tuple[int, int]
+    seed: int
+    context_length: int = 77
+
+    def __call__(self, index) -> dict:
+        rng = np.random.default_rng((self.seed, int(index)))
+        h, w = self.latent_size
+        x = rng.standard_normal((self.frames, h, w, 4)).astype(np.float32)
+        x = (x + np.roll(x, 1, axis=1) + np.roll(x, 1, axis=2)) / np.sqrt(3.0)
+        length = int(rng.integers(3, 12))
+        tokens = np.zeros((self.context_length,), np.int32)
+        tokens[0] = SOT
+        tokens[1 : length + 1] = rng.integers(1, 49000, size=length)
+        tokens[length + 1] = EOT
+        return {"latents": x, "tokens": tokens, "fps": np.int32(rng.integers(4, 9))}
+
+
+def local_batch_size(global_batch: int, process_count: int) -> int:
+    if global_batch % process_count:
+        raise ValueError(f"data.batch_size={global_batch} does not divide over {process_count} processes")
+    return global_batch // process_count
+
+
+def make_input(c, seed: int, process_index: int, process_count: int) -> Loader:
+    """The per-process batch iterator for the config's ``data`` section."""
+    batch = local_batch_size(int(c.batch_size), process_count)
+    source = c.source
+    if source == "synthetic":
+        shard_index, shard_count = shard_bounds(process_index, process_count)
+        ds = shard_shuffle_repeat(range(int(c.synthetic_examples)), seed=seed, shard_index=shard_index,
+                                  shard_count=shard_count)
+        ds = ds.map(SyntheticLatents(int(c.frames), tuple(c.latent_size), seed))
+        return make_loader(ds, batch_size=batch, give_up_after=1,
+                           read_options=grain.ReadOptions(num_threads=1, prefetch_buffer_size=2), name="synthetic")
+    if source == "latents":
+        from hummingbird_jax.data.latents import latent_loader, read_spec
+
+        spec = read_spec(c.path)
+        if spec.frames != int(c.frames):
+            raise ValueError(f"data.frames={c.frames} but the latents at {c.path} hold {spec.frames}-frame clips")
+        return latent_loader(c.path, batch_size=batch, seed=seed, num_workers=int(c.num_workers),
+                             shard_index=process_index, shard_count=process_count)
+    if source == "clips":
+        from hummingbird_jax.data.clips import ClipConfig, clip_loader
+
+        clip_cfg = ClipConfig(frames=int(c.frames), size=tuple(c.size), max_stride=int(c.max_stride))
+        return clip_loader(c.path, clip_cfg, batch_size=batch, seed=seed, num_workers=int(c.num_workers),
+                           shard_index=process_index, shard_count=process_count)
+    raise ValueError(f"data.source = {source!r}; expected one of {SOURCES}")
+
+
+def model_fields(batch: dict) -> dict:
+    """The numeric fields the step consumes (strings and bookkeeping stay on the host)."""
+    return {k: np.asarray(v) for k, v in batch.items() if k in MODEL_FIELDS}

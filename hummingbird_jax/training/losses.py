@@ -1,0 +1,222 @@
+"""Training losses of the two Hummingbird stages, as pure functions of pytrees.
+
+Every loss has the signature ``loss(trainable, frozen, batch, rng, *, models, settings) ->
+(loss, aux)`` with ``aux = {'metrics': {name: scalar}, ...}``. ``trainable`` is what the optimizer
+updates (see :mod:`hummingbird_jax.training.trainable`); ``frozen`` holds everything that must never
+receive a gradient (``student_base``, ``teacher``, ``vae``, ``text``, ``uncond``, ``rewards``, and
+the EMA ``target`` when one is used) and is wrapped in ``stop_gradient`` on entry. Random draws come
+from ``rng``, split here. The arithmetic of the losses runs in float32 whatever dtype the networks
+compute in.
+
+* Stage 1 (:func:`distill_loss`): the pruned student regresses the teacher's classifier-free-guided
+  noise prediction at the same noisy latent.
+* Stage 2 (:func:`consistency_loss`): T2V-Turbo's latent consistency distillation over a 50-step DDIM
+  solver, plus reward terms on the student's one-step sample (:func:`reward_terms`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from hummingbird_jax.diffusion.samplers import classifier_free_guidance, ddim_solver_schedule, ddim_solver_step
+from hummingbird_jax.diffusion.schedule import (
+    NUM_TRAIN_TIMESTEPS,
+    add_noise,
+    boundary_scalings,
+    guidance_embedding,
+    predicted_x0,
+    scale_arr,
+    take_per_sample,
+)
+from hummingbird_jax.models.clip import CLIPTextEncoder
+from hummingbird_jax.models.unet3d import UNet3D
+from hummingbird_jax.models.vae import decode_video_latents, encode_video_latents
+from hummingbird_jax.training.models import GUIDANCE_EMBED_DIM, ModelSet
+from hummingbird_jax.training.trainable import TrainableSpec, student_params
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillSettings:
+    """Stage 1: CFG scale of the teacher target; VC2's ``scale_arr`` signal rescale (off by default:
+    the released stage-1 code noises the plain latent)."""
+
+    guidance_scale: float = 12.0
+    use_scale_arr: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencySettings:
+    """Stage 2 (T2V-Turbo): solver grid, guidance range, Huber constant, target kind."""
+
+    num_ddim_steps: int = 50
+    w_min: float = 5.0
+    w_max: float = 15.0
+    huber_c: float = 0.001
+    target: str = "online"  # "online": stop-gradient of the current student; "ema": the EMA copy
+
+    def __post_init__(self):
+        if self.target not in ("online", "ema"):
+            raise ValueError(f"loss.target = {self.target!r}; expected online or ema")
+        if not 0 <= self.w_min <= self.w_max:
+            raise ValueError(f"loss.w_min/w_max = {self.w_min}/{self.w_max}; expected 0 <= w_min <= w_max")
+
+
+# ---- shared pieces --------------------------------------------------------------------------------
+
+
+def pseudo_huber(a, b, c: float):
+    """``mean(√((a−b)² + c²) − c)``: L2 near zero, L1 for large errors (T2V-Turbo, c = 0.001)."""
+    d = (a.astype(jnp.float32) - b.astype(jnp.float32))
+    return jnp.mean(jnp.sqrt(d * d + c * c) - c)
+
+
+def unet_eps(cfg, params, x, t, context, fps, timestep_cond=None, dropout_rng=None):
+    """One U-Net call; dropout is on only when a ``dropout_rng`` is given."""
+    rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+    out = UNet3D(cfg).apply({"params": params}, x, t, context, fps=fps, timestep_cond=timestep_cond,
+                            train=dropout_rng is not None, rngs=rngs)
+    return out.astype(jnp.float32)
+
+
+def conditioning(frozen, batch, models: ModelSet, rng):
+    """``(x0 latents, context, uncond context, fps)`` of a batch.
+
+    Latents come precomputed (``latents``) or are encoded from ``video`` in [-1, 1] by the frozen
+    VAE (a posterior sample, as VideoCrafter trains); the context comes precomputed (``context``) or
+    from the frozen text encoder on ``tokens``.
+    """
+    if "latents" in batch:
+        x0 = batch["latents"].astype(jnp.float32)
+    else:
+        x0 = encode_video_latents(frozen["vae"], batch["video"], models.vae, rng=rng).astype(jnp.float32)
+    if "context" in batch:
+        context = batch["context"]
+    else:
+        context = CLIPTextEncoder(models.text, dtype=models.compute_dtype).apply({"params": frozen["text"]},
+                                                                                 batch["tokens"])
+    context = context.astype(models.compute_dtype)
+    uncond = jnp.broadcast_to(frozen["uncond"].astype(context.dtype), context.shape)
+    fps = jnp.broadcast_to(jnp.asarray(batch["fps"]), (x0.shape[0],))
+    return x0, context, uncond, fps
+
+
+def teacher_cond_uncond(models: ModelSet, frozen, x, t, context, uncond, fps):
+    """Teacher eps for the prompt and for ``""`` in one batched call → ``(eps_cond, eps_uncond)``."""
+    b = x.shape[0]
+    both = unet_eps(models.teacher, frozen["teacher"], jnp.concatenate([x, x]), jnp.concatenate([t, t]),
+                    jnp.concatenate([context, uncond]), jnp.concatenate([fps, fps]))
+    return both[:b], both[b:]
+
+
+# ---- stage 1 --------------------------------------------------------------------------------------
+
+
+def distill_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainable_spec: TrainableSpec,
+                 settings: DistillSettings):
+    """MSE between the student's eps and ``uncond + g·(cond − uncond)`` of the teacher, t ~ U{0..999}."""
+    frozen = jax.lax.stop_gradient(frozen)
+    k_enc, k_t, k_noise, k_drop = jax.random.split(rng, 4)
+    x0, context, uncond, fps = conditioning(frozen, batch, models, k_enc)
+    b = x0.shape[0]
+    t = jax.random.randint(k_t, (b,), 0, NUM_TRAIN_TIMESTEPS)
+    if settings.use_scale_arr:
+        x0 = x0 * take_per_sample(scale_arr(), t, x0.ndim)
+    noise = jax.random.normal(k_noise, x0.shape, jnp.float32)
+    x_t = add_noise(x0, noise, t)
+    eps_c, eps_u = teacher_cond_uncond(models, frozen, x_t, t, context, uncond, fps)
+    target = jax.lax.stop_gradient(classifier_free_guidance(eps_c, eps_u, settings.guidance_scale))
+    params = student_params(trainable, frozen["student_base"], trainable_spec)
+    eps = unet_eps(models.student, params, x_t, t, context, fps, dropout_rng=k_drop)
+    loss = jnp.mean(jnp.square(eps - target))
+    return loss, {"metrics": {"loss/distill": loss, "teacher/target_rms": jnp.sqrt(jnp.mean(target**2))}}
+
+
+# ---- stage 2 --------------------------------------------------------------------------------------
+
+
+def consistency_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainable_spec: TrainableSpec,
+                     settings: ConsistencySettings):
+    """T2V-Turbo's consistency distillation and reward feedback.
+
+    Solver index ``i ~ U{0..N−1}``, ``t_n = (i+1)·k − 1``; ``w ~ U[w_min, w_max]`` enters the student
+    through the guidance embedding. The teacher steps ``x_{t_n}`` to ``t_{n−k}`` by one DDIM (eta 0)
+    jump with LCM-form guidance on both x0 and eps. The online output
+    ``c_skip(t_n)·x + c_out(t_n)·x0`` is pulled (pseudo-Huber) towards the stop-gradient target network
+    at ``(x_{t_{n−k}}, t_{n−k})``; the online output is also the one-step sample the rewards score.
+    """
+    frozen = jax.lax.stop_gradient(frozen)
+    k_enc, k_i, k_w, k_noise, k_drop, k_reward = jax.random.split(rng, 6)
+    x0, context, uncond, fps = conditioning(frozen, batch, models, k_enc)
+    b, nd = x0.shape[0], x0.ndim
+    sched = ddim_solver_schedule(settings.num_ddim_steps)
+    index = jax.random.randint(k_i, (b,), 0, settings.num_ddim_steps)
+    t_n = jnp.asarray(sched.timesteps)[index]
+    t_prev = jnp.asarray(sched.prev_timesteps)[index]
+    w = jax.random.uniform(k_w, (b,), jnp.float32, settings.w_min, settings.w_max)
+    w_emb = guidance_embedding(w, GUIDANCE_EMBED_DIM).astype(models.compute_dtype)
+    noise = jax.random.normal(k_noise, x0.shape, jnp.float32)
+    x_t = add_noise(x0, noise, t_n)
+
+    def boundary(t, x, eps):
+        c_skip, c_out = boundary_scalings(t)
+        shape = (-1,) + (1,) * (nd - 1)
+        return c_skip.reshape(shape) * x + c_out.reshape(shape) * predicted_x0(x, eps, t)
+
+    params = student_params(trainable, frozen["student_base"], trainable_spec)
+    online = boundary(t_n, x_t, unet_eps(models.student, params, x_t, t_n, context, fps, w_emb, dropout_rng=k_drop))
+
+    # Teacher ODE step (LCM-form guidance on x0 and eps).
+    eps_c, eps_u = teacher_cond_uncond(models, frozen, x_t, t_n, context, uncond, fps)
+    x0_c, x0_u = predicted_x0(x_t, eps_c, t_n), predicted_x0(x_t, eps_u, t_n)
+    wb = w.reshape((-1,) + (1,) * (nd - 1))
+    x_prev = ddim_solver_step(x0_c + wb * (x0_c - x0_u), eps_c + wb * (eps_c - eps_u), index,
+                              settings.num_ddim_steps)
+
+    if settings.target == "ema":
+        target_params = student_params(frozen["target"], frozen["student_base"], trainable_spec)
+    else:
+        target_params = jax.lax.stop_gradient(params)
+    target_eps = unet_eps(models.student, target_params, x_prev, t_prev, context, fps, w_emb)
+    target = jax.lax.stop_gradient(boundary(t_prev, x_prev, target_eps))
+
+    loss_cd = pseudo_huber(online, target, settings.huber_c)
+    metrics = {"loss/consistency": loss_cd, "guidance/w_mean": jnp.mean(w)}
+    reward_loss, reward_metrics = reward_terms(online, frozen, batch, k_reward, models)
+    metrics.update(reward_metrics)
+    return loss_cd + reward_loss, {"metrics": metrics}
+
+
+# ---- rewards --------------------------------------------------------------------------------------
+
+
+def reward_frame_indices(rng, num_frames: int, k: int, mode: str):
+    """``k`` frame indices: distinct random ones (image rewards) or evenly strided (video rewards)."""
+    k = min(k, num_frames)
+    if mode == "random":
+        return jnp.sort(jax.random.permutation(rng, num_frames)[:k])
+    return jnp.arange(k) * (num_frames // k)
+
+
+def reward_terms(latents, frozen, batch, rng, models: ModelSet):
+    """``(Σ −weight·mean score, metrics)`` of the rewards on decoded frames of ``latents``.
+
+    Frames are decoded through the frozen VAE with gradients (one frame at a time, rematerialised),
+    mapped from [-1, 1] to [0, 1] and clipped as T2V-Turbo's reward functions do, then scored against
+    the batch's OpenCLIP ``tokens``.
+    """
+    total = jnp.zeros((), jnp.float32)
+    metrics = {}
+    for i, spec in enumerate(models.rewards):
+        idx = reward_frame_indices(jax.random.fold_in(rng, i), latents.shape[1], spec.frames, spec.mode)
+        frames = decode_video_latents(frozen["vae"], jnp.take(latents, idx, axis=1).astype(models.compute_dtype),
+                                      models.vae, chunk_size=1, remat=True)
+        frames = jnp.clip((frames.astype(jnp.float32) + 1.0) / 2.0, 0.0, 1.0)
+        score = jnp.mean(spec.model.score(frozen["rewards"][spec.name], frames, batch["tokens"]))
+        term = -spec.weight * score
+        total = total + term
+        metrics[f"reward/{spec.name}"] = score
+        metrics[f"loss/{spec.name}"] = term
+    return total, metrics

@@ -1,0 +1,188 @@
+"""The models of a training run, named in the experiment config and resolved here.
+
+A run has a student U-Net (trained), a frozen teacher U-Net, a frozen VAE and text encoder, and for
+stage 2 any number of frozen reward models. The config names each by preset (``vc2``, ``hb-0.7b``,
+``sd-kl-f8``, ``vit-h-14``, or ``tiny-*`` for CPU smoke runs) and says where the weights come from:
+a converted model directory (``hummingbird convert torch-to-jax``), a reward checkpoint file, or
+``random`` (shape-only runs, tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hummingbird_jax.models.clip import CLIPConfig, CLIPTextConfig, CLIPTextEncoder, CLIPVisionConfig
+from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.models.vae import VAEConfig
+from hummingbird_jax.rewards import HPSv2Reward, RewardModel
+
+GUIDANCE_EMBED_DIM = 256  # T2V-Turbo's time_cond_proj input width
+RANDOM = "random"
+
+# Tiny shapes for 2-core CPU runs (compiling dominates there): one U-Net level of 32 channels with attention.
+_TINY_UNET = dict(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
+                  context_dim=32, temporal_length=4)
+_TINY_TEXT = CLIPTextConfig(width=32, heads=2, layers=2)
+
+
+def unet_config(name: str, **overrides) -> UNet3DConfig:
+    """``vc2`` / ``hb-0.9b`` / ``hb-0.7b`` presets, or ``tiny-teacher`` (2 res blocks per level, middle
+    block) and ``tiny-student`` (1 res block, no middle block: the 0.7B's shape at toy width)."""
+    if name == "tiny-teacher":
+        return UNet3DConfig(num_res_blocks=2, use_middle_block=True, **{**_TINY_UNET, **overrides})
+    if name == "tiny-student":
+        return UNet3DConfig(num_res_blocks=1, use_middle_block=False, **{**_TINY_UNET, **overrides})
+    try:
+        return UNet3DConfig.preset(name, **overrides)
+    except ValueError as err:
+        raise ValueError(f"{err} (or tiny-teacher, tiny-student)") from None
+
+
+def vae_config(name: str, **overrides) -> VAEConfig:
+    """``sd-kl-f8`` (the real VAE) or ``tiny`` (32 channels, downsampling ×2)."""
+    if name == "sd-kl-f8":
+        return VAEConfig.sd_kl_f8(**overrides)
+    if name == "tiny":
+        return VAEConfig(ch=32, ch_mult=(1, 2), num_res_blocks=1, **overrides)
+    raise ValueError(f"unknown VAE {name!r}; expected sd-kl-f8 or tiny")
+
+
+def text_config(name: str) -> CLIPTextConfig:
+    """``vit-h-14`` (OpenCLIP's text tower, VideoCrafter2's conditioner) or ``tiny``."""
+    if name == "vit-h-14":
+        return CLIPTextConfig.vit_h_14()
+    if name == "tiny":
+        return _TINY_TEXT
+    raise ValueError(f"unknown text encoder {name!r}; expected vit-h-14 or tiny")
+
+
+def reward_model(kind: str, size: str, dtype: str, remat: bool) -> RewardModel:
+    """A frozen reward scorer. ``hpsv2`` is HPSv2.1 (ViT-H-14 at ``size='vit-h-14'``)."""
+    if kind != "hpsv2":
+        raise ValueError(f"unknown reward kind {kind!r}; implemented: hpsv2")
+    if size == "vit-h-14":
+        config = CLIPConfig.vit_h_14()
+    elif size == "tiny":
+        config = CLIPConfig(embed_dim=16, vision=CLIPVisionConfig(width=32, layers=2, heads=2, patch_size=8,
+                                                                  image_size=32), text=_TINY_TEXT)
+    else:
+        raise ValueError(f"unknown reward size {size!r}; expected vit-h-14 or tiny")
+    return HPSv2Reward(config, dtype=jnp.dtype(dtype), remat=remat)
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardSpec:
+    """One reward term: ``-weight · score`` of ``frames`` decoded frames chosen ``random``ly (image
+    rewards) or ``strided`` evenly over the clip (video rewards)."""
+
+    name: str
+    model: RewardModel
+    weight: float
+    frames: int
+    mode: str
+
+    def __post_init__(self):
+        if self.mode not in ("random", "strided"):
+            raise ValueError(f"rewards.{self.name}.mode = {self.mode!r}; expected random or strided")
+        if self.frames < 1:
+            raise ValueError(f"rewards.{self.name}.frames must be >= 1, got {self.frames}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSet:
+    """Configs of every network in a run (static: hashable, bound into the jitted step)."""
+
+    student: UNet3DConfig
+    teacher: UNet3DConfig
+    vae: VAEConfig
+    text: CLIPTextConfig
+    rewards: tuple[RewardSpec, ...] = ()
+
+    @property
+    def compute_dtype(self):
+        return jnp.dtype(self.student.dtype)
+
+
+def build_model_set(config) -> ModelSet:
+    """Resolve the config's model names into configs with the run's precision and remat policy."""
+    m, p = config.models, config.precision
+    exec_kw = dict(dtype=p.compute, param_dtype="float32", remat_policy=p.remat)
+    time_cond = GUIDANCE_EMBED_DIM if config.stage == "turbo" else None
+    student = unet_config(m.student, time_cond_proj_dim=time_cond, **exec_kw)
+    # The frozen teacher needs no remat (it is never differentiated) and keeps its params as stored.
+    teacher = unet_config(m.teacher, dtype=p.compute, param_dtype=p.frozen)
+    vae = vae_config(m.vae, dtype=p.compute, param_dtype=p.frozen)
+    rewards = []
+    for name, r in sorted((config.get("rewards") or {}).items()):
+        if float(r.weight) == 0.0:
+            continue
+        rewards.append(RewardSpec(name, reward_model(r.kind, r.size, p.compute, bool(r.remat)),
+                                  float(r.weight), int(r.frames), r.mode))
+    return ModelSet(student, teacher, vae, text_config(m.text), tuple(rewards))
+
+
+# ---- frozen weights -----------------------------------------------------------------------------
+
+
+def _cast(tree, dtype):
+    dtype = jnp.dtype(dtype)
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def text_param_shapes(cfg: CLIPTextConfig):
+    tokens = jnp.zeros((1, cfg.context_length), jnp.int32)
+    return jax.eval_shape(lambda k: CLIPTextEncoder(cfg).init(k, tokens), jax.random.key(0))["params"]
+
+
+def load_teacher_components(weights: str, models: ModelSet, seed: int) -> dict[str, Any]:
+    """Teacher U-Net, VAE and text encoder params (host arrays) from a converted model directory, or
+    random ones (``weights='random'``, seeded). Shapes are checked against the configs."""
+    from hummingbird_jax.models.unet3d import init_unet
+    from hummingbird_jax.models.vae import init_vae_params
+
+    if weights == RANDOM:
+        keys = jax.random.split(jax.random.key(seed), 3)
+        text = jax.jit(lambda k: CLIPTextEncoder(models.text).init(k, jnp.zeros((1, models.text.context_length),
+                                                                                  jnp.int32)))(keys[2])["params"]
+        return {"teacher": init_unet(models.teacher.replace(dtype="float32", param_dtype="float32"), keys[0]),
+                "vae": init_vae_params(models.vae.replace(dtype="float32", param_dtype="float32"), keys[1]),
+                "text": text}
+    from hummingbird_jax.model_dir import components, load_component
+
+    if not os.path.isdir(weights):
+        raise FileNotFoundError(f"models.weights={weights!r} is not a directory; give a converted VideoCrafter2 "
+                                "directory (hummingbird convert torch-to-jax CKPT --config vc2 --out DIR) or 'random'")
+    have = components(weights)
+    missing = [c for c in ("unet", "vae", "text_encoder") if c not in have]
+    if missing:
+        raise ValueError(f"{weights}: converted directory lacks {missing} (has {have}); convert the full VC2 checkpoint")
+    out = {"teacher": load_component(weights, "unet")[0], "vae": load_component(weights, "vae")[0],
+           "text": load_component(weights, "text_encoder")[0]}
+    from hummingbird_jax.models.unet3d import unet_param_shapes
+    from hummingbird_jax.models.vae import vae_param_shapes
+
+    for name, want in (("teacher", unet_param_shapes(models.teacher)), ("vae", vae_param_shapes(models.vae)),
+                       ("text", text_param_shapes(models.text))):
+        _check_shapes(out[name], want, f"{weights} ({name})")
+    return out
+
+
+def load_reward_params(spec: RewardSpec, checkpoint: str, seed: int):
+    if checkpoint == RANDOM:
+        return spec.model.init_params(jax.random.key(seed))
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"rewards.{spec.name}.checkpoint={checkpoint!r} is not a file (or use 'random')")
+    return spec.model.load_params(checkpoint)
+
+
+def _check_shapes(params, expected, where: str) -> None:
+    got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), params)
+    want = jax.tree_util.tree_map(lambda a: tuple(a.shape), expected)
+    if got != want:
+        raise ValueError(f"{where}: parameter shapes do not match the configured model")
