@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import FAST_XLA_FLAGS
 from hummingbird_jax.training import checkpointing
 
 RUN = ["-m", "hummingbird_jax.cli", "train", "stage2_turbo", "--variant", "tiny",
@@ -25,7 +26,7 @@ def training_env(cache_dir) -> dict:
     env = dict(os.environ)
     env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+               XLA_FLAGS=FAST_XLA_FLAGS)
     return env
 
 

@@ -18,7 +18,8 @@ import textwrap
 
 import numpy as np
 
-FAST_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+from conftest import FAST_XLA_FLAGS
+
 
 MESHES = textwrap.dedent("""
     import json, sys, jax, numpy as np
@@ -72,7 +73,7 @@ def _env(**extra) -> dict:
 
 
 def test_data_and_fsdp_meshes_match_one_device(tmp_path):
-    env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count=8 {FAST_XLA}", JAX_PLATFORMS="cpu")
+    env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count=8 {FAST_XLA_FLAGS}", JAX_PLATFORMS="cpu")
     done = subprocess.run([sys.executable, "-c", MESHES, str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -88,7 +89,7 @@ def test_two_processes_train_together_and_agree(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = _env(XLA_FLAGS=FAST_XLA, JAX_PLATFORMS="cpu")
+    env = _env(XLA_FLAGS=FAST_XLA_FLAGS, JAX_PLATFORMS="cpu")
     procs = [subprocess.Popen([sys.executable, "-c", PROCESS, str(port), str(i), str(tmp_path / "run")], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=900) for p in procs]

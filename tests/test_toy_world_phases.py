@@ -1,0 +1,40 @@
+"""The toy-world phases run on the smoke preset, write their outputs, and are skipped when done."""
+
+import json
+
+from experiments.toy_world.phases import run_phases
+from experiments.toy_world.presets import get_preset
+
+FAST = ("world", "curation", "classifier", "text", "reward")
+
+
+def test_phases_write_metrics_and_a_second_run_skips_them(tmp_path):
+    lines = []
+    results = run_phases(tmp_path, get_preset("smoke"), phases=FAST, progress=False, log=lines.append)
+    assert results["curation"]["kept_by_kind"]["dolly_zoom"]["kept"] == 0
+    assert results["curation"]["training_clips"] == 121  # 120 shape clips + 1 plain zoom
+    assert results["text"]["context_separation"] > 0.01
+    assert 0.0 <= results["reward"]["retrieval_accuracy_held_out"] <= 1.0
+    for phase in FAST:
+        assert json.loads((tmp_path / phase / "metrics.json").read_text())["phase_seconds"] > 0
+    assert (tmp_path / "classifier" / "params.msgpack").stat().st_size > 0
+    lines.clear()
+    again = run_phases(tmp_path, get_preset("smoke"), phases=FAST, progress=False, log=lines.append)
+    assert all("skipping" in line for line in lines) and len(lines) == len(FAST)
+    assert again["reward"] == results["reward"]
+
+
+def test_stage_configs_are_valid_engine_experiments(tmp_path):
+    import pytest
+
+    from hummingbird_jax.training.config import load_experiment
+    from hummingbird_jax.training.trainer import validate
+
+    for name, stage in (("stage1", "distill"), ("stage2", "turbo")):
+        config = load_experiment(f"experiments/toy_world/{name}.py", "smoke")
+        assert config.stage == stage and config.models.teacher == "tiny-teacher"
+        config.models.weights, config.data.path = str(tmp_path), str(tmp_path / "manifest.csv")
+        config.models.student_init = config.models.student_init or str(tmp_path)
+        validate(config)
+        with pytest.raises(ValueError, match="unknown variant 'tiny'"):
+            load_experiment(f"experiments/toy_world/{name}.py", "tiny")
