@@ -1,0 +1,71 @@
+"""Evaluation of teacher and students on the toy world: the paper's two tables in miniature.
+
+Every model samples the same prompts from the same noise seeds; the independent classifier judges
+shape, colour and motion direction (semantic accuracy = all three right), and we record temporal
+consistency, sampling latency per video, U-Net parameters and sampling FLOPs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.toy_world.classifier import accuracy
+from experiments.toy_world.sampling import SamplerSpec, cost, generate, temporal_consistency
+
+STAGE2_STEPS = (1, 2, 4, 8)
+METRIC_KEYS = ("steps", "semantic_accuracy", "temporal_consistency", "latency_s", "params")
+
+
+def evaluate_model(name, cfg, params, spec: SamplerSpec, *, vae_cfg, vae_params, classifier_params, contexts,
+                   uncond, specs, latent_shape, seed: int = 0, batch_size: int = 8):
+    """Metrics of one model with one sampler (and its videos, for the GIF grid)."""
+    videos, latency = generate(cfg, params, vae_cfg, vae_params, spec, contexts, uncond, seed=seed,
+                               latent_shape=latent_shape, batch_size=batch_size)
+    judged = accuracy(classifier_params, videos, specs)
+    c = cost(cfg, spec, latent_shape)
+    return {"model": name, "sampler": spec.method, "steps": spec.steps, "semantic_accuracy": judged["all"],
+            "accuracy_by_label": judged, "temporal_consistency": temporal_consistency(videos),
+            "latency_s": latency, "params": c["params"], "flops": c["flops"]}, videos
+
+
+def report_json(results: dict) -> dict:
+    """The demo's ``report.json``: ``teacher``, ``student_pruned``, ``student_stage1``, ``student_stage2``
+    (its 4-step result) and ``student_stage2_by_steps`` ({steps: result})."""
+    pick = lambda r: {k: r[k] for k in METRIC_KEYS}  # noqa: E731
+    by_steps = {str(s): pick(results[f"student_stage2_{s}"]) for s in STAGE2_STEPS}
+    return {"teacher": pick(results["teacher"]), "student_pruned": pick(results["student_pruned"]),
+            "student_stage1": pick(results["student_stage1"]), "student_stage2": by_steps["4"],
+            "student_stage2_by_steps": by_steps}
+
+
+def table_markdown(results: dict) -> str:
+    rows = ["| model | sampler | steps | semantic acc. | shape | colour | motion | temporal cons. | latency s/video "
+            "| speed-up vs teacher | params | GFLOPs/video |", "|" + "---|" * 12]
+    base = results["teacher"]["latency_s"]
+    for r in results.values():
+        a = r["accuracy_by_label"]
+        rows.append(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['semantic_accuracy']:.3f} | {a['shape']:.2f} "
+                    f"| {a['colour']:.2f} | {a['motion']:.2f} | {r['temporal_consistency']:.3f} | {r['latency_s']:.4f} "
+                    f"| {base / r['latency_s']:.1f}× | {r['params']:,} | {r['flops'] / 1e9:.1f} |")
+    return "\n".join(rows)
+
+
+def gif_grid(videos_by_model: dict[str, np.ndarray], path, rows: int = 4, scale: int = 2) -> None:
+    """A GIF whose rows are prompts and columns are models (first ``rows`` prompts)."""
+    from PIL import Image
+
+    cols = list(videos_by_model)
+    first = videos_by_model[cols[0]]
+    n, t, h, w, _ = first.shape
+    rows = min(rows, n)
+    pad = 2
+    frames = []
+    for f in range(t):
+        canvas = np.full((rows * (h + pad), len(cols) * (w + pad), 3), 255, np.uint8)
+        for c, name in enumerate(cols):
+            for r in range(rows):
+                img = ((videos_by_model[name][r, f] + 1) * 127.5).clip(0, 255).astype(np.uint8)
+                canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+        image = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+        frames.append(image)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=125, loop=0)

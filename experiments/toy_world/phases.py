@@ -1,0 +1,244 @@
+"""The toy-world run as resumable phases: each writes its outputs atomically under ``OUT/<phase>/`` and
+finishes by writing ``metrics.json``; a phase whose ``metrics.json`` exists is skipped, so re-running
+the same command after an interruption continues where it stopped. The teacher also resumes mid-run
+from its last 50-step chunk (its params and loss history; the optimizer moments restart).
+
+    world → curation → classifier → vae → text → reward → teacher (+ the converted model directory)
+    → stage1 → stage2 (both through the training engine) → evaluate (report.md, report.json)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments.toy_world import artifacts
+from experiments.toy_world.presets import Preset
+
+PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
+HELD_OUT_SEED = 50_000  # rendering seeds of the evaluation clips for the reward model
+
+
+def _curated(out: Path):
+    data = np.load(out / "curation" / "clips.npz", allow_pickle=False)
+    specs = [None if s == "" else tuple(s.split("|")) for s in data["specs"]]
+    return data["videos"], [str(c) for c in data["captions"]], specs
+
+
+def _shape_subset(videos, specs):
+    from experiments.toy_world.world import ClipSpec
+
+    keep = [i for i, s in enumerate(specs) if s is not None]
+    return videos[keep], [ClipSpec(*specs[i]) for i in keep]
+
+
+def phase_world(out: Path, p: Preset, progress: bool) -> dict:
+    from experiments.toy_world.dataset import build_world
+
+    raw = build_world(out / "world", p.world, progress=progress)
+    import pandas as pd
+
+    table = pd.read_csv(raw)
+    return {"raw_manifest": str(raw), "clips": int(len(table)), "by_kind": table["kind"].value_counts().to_dict()}
+
+
+def phase_curation(out: Path, p: Preset, progress: bool) -> dict:
+    from data_pipeline import read_manifest
+    from experiments.toy_world.clips import manifest_clips
+    from experiments.toy_world.curate import curate
+
+    result = curate(out / "world" / "raw.csv", out / "curation", progress=progress)
+    videos, captions, specs = manifest_clips(read_manifest(result["manifest"]), size=p.world.size,
+                                             frames=p.world.frames)
+    tmp = out / "curation" / ".clips.tmp.npz"
+    np.savez(tmp, videos=videos, captions=np.array(captions),
+             specs=np.array(["" if s is None else "|".join(s.labels().values()) for s in specs]))
+    tmp.replace(out / "curation" / "clips.npz")
+    return {"manifest": result["manifest"], "kept_by_kind": result["kept"], "training_clips": int(len(videos))}
+
+
+def phase_classifier(out: Path, p: Preset, progress: bool) -> dict:
+    from experiments.toy_world.classifier import accuracy, train_classifier
+
+    params, history = train_classifier(p.classifier, progress=progress)
+    artifacts.save_params(out / "classifier" / "params.msgpack", params)
+    videos, specs = _shape_subset(*_curated(out)[::2])
+    return {"accuracy_on_curated_clips": accuracy(params, videos, specs), "final_loss": history[-1],
+            "loss": history}
+
+
+def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
+    from experiments.toy_world.classifier import accuracy
+    from experiments.toy_world.vae import latents_of, reconstruct, train_vae
+
+    videos, _, specs = _curated(out)
+    params, history = train_vae(videos.reshape(-1, *videos.shape[2:]), p.vae, progress=progress)
+    artifacts.save_params(out / "vae" / "params.msgpack", params)
+    latents = latents_of(params, videos)
+    tmp = out / "vae" / ".latents.tmp.npy"
+    np.save(tmp, latents)
+    tmp.replace(out / "vae" / "latents.npy")
+    recon = np.concatenate([np.asarray(reconstruct(params, videos[i:i + 16])) for i in range(0, len(videos), 16)])
+    mse = float(np.mean((recon - videos) ** 2))
+    shape_recon, shape_specs = _shape_subset(recon, specs)
+    judged = accuracy(artifacts.load_params(out / "classifier" / "params.msgpack"), shape_recon, shape_specs)
+    return {"reconstruction_psnr_db": float(10 * np.log10(4.0 / mse)), "latent_std": float(latents.std()),
+            "classifier_accuracy_on_reconstructions": judged, "loss": history}
+
+
+def phase_text(out: Path, p: Preset, progress: bool) -> dict:
+    from experiments.toy_world.text_encoder import context_separation, encode_captions, init_text_encoder
+    from experiments.toy_world.world import all_specs
+
+    params = init_text_encoder(p.text_seed)
+    artifacts.save_params(out / "text" / "params.msgpack", params)
+    _, captions, _ = _curated(out)
+    contexts = encode_captions(params, captions)
+    uncond = encode_captions(params, [""])[0]
+    tmp = out / "text" / ".contexts.tmp.npz"
+    np.savez(tmp, contexts=contexts, uncond=uncond)
+    tmp.replace(out / "text" / "contexts.npz")
+    return {"context_separation": context_separation(params, [s.caption for s in all_specs()] + [""])}
+
+
+def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
+    from experiments.toy_world.clips import rendered_clips
+    from experiments.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
+    from experiments.toy_world.world import all_specs
+
+    videos, captions, _ = _curated(out)
+    reward = ToyVideoTextReward(frames=p.world.frames, size=p.world.size)
+    params, history = train_reward(videos, captions, reward, p.reward, progress=progress)
+    artifacts.save_params(out / "reward" / "params.msgpack", params)
+    specs = all_specs()
+    held_out = rendered_clips(specs, size=p.world.size, frames=p.world.frames, seed=HELD_OUT_SEED)
+    names = [s.caption for s in specs]
+    return {"retrieval_accuracy_held_out": retrieval_accuracy(reward, params, held_out, names, names),
+            "candidates": len(names), "final_loss": history[-1], "loss": history}
+
+
+def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
+    from hummingbird_jax.model_dir import save_component
+    from experiments.toy_world.teacher import toy_teacher_config, train_teacher
+    from experiments.toy_world.text_encoder import toy_text_config
+    from experiments.toy_world.vae import toy_vae_config
+
+    folder = out / "teacher"
+    latents = np.load(out / "vae" / "latents.npy")
+    ctx = np.load(out / "text" / "contexts.npz")
+    partial = folder / "partial.msgpack"
+    params, start, history = None, 0, []
+    if partial.exists():  # resume mid-run
+        saved = artifacts.load_params(partial)
+        params, start, history = saved["params"], int(saved["step"]), list(np.asarray(saved["history"]))
+
+    def checkpoint(params, step, hist):
+        artifacts.save_params(partial, {"params": params, "step": np.int64(step), "history": np.asarray(history + hist)})
+
+    t0 = time.perf_counter()
+    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, params=params, start_step=start,
+                                progress=progress, on_chunk=checkpoint, chunk=50)
+    history = history + new
+    artifacts.save_params(folder / "params.msgpack", params)
+    models = out / "models"  # the converted model directory the training engine reads (models.weights)
+    save_component(str(models), "unet", params, toy_teacher_config(), metadata={"teacher": True})
+    save_component(str(models), "vae", artifacts.load_params(out / "vae" / "params.msgpack"), toy_vae_config())
+    save_component(str(models), "text_encoder", artifacts.load_params(out / "text" / "params.msgpack"),
+                   toy_text_config())
+    tail = history[-max(1, len(history) // 10):]
+    return {"steps": len(history), "final_loss_mean_last_10pct": float(np.mean(tail)),
+            "first_loss": float(history[0]), "seconds": time.perf_counter() - t0, "model_dir": str(models),
+            "loss": [float(x) for x in history]}
+
+
+def _engine_run(out: Path, p: Preset, name: str, **overrides) -> dict:
+    """Runs ``experiments/toy_world/<name>.py`` (variant = preset) with the training engine."""
+    import json
+
+    from hummingbird_jax.training.checkpointing import checkpoint_dir
+    from hummingbird_jax.training.config import load_experiment
+    from hummingbird_jax.training.trainer import train
+
+    config = load_experiment(str(Path(__file__).with_name(f"{name}.py")), p.name)
+    config.models.weights = str(out / "models")
+    config.data.path = str(out / "curation" / "manifest.csv")
+    for key, value in overrides.items():
+        config.models[key] = value
+    workdir = out / name / "run"
+    train(config, str(workdir))
+    steps = sorted(int(d.name) for d in Path(checkpoint_dir(str(workdir))).iterdir() if d.name.isdigit())
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return {"checkpoint": str(Path(checkpoint_dir(str(workdir))) / str(steps[-1])), "steps": steps[-1],
+            "final_loss": records[-1]["loss"], "loss": [r["loss"] for r in records]}
+
+
+def phase_stage1(out: Path, p: Preset, progress: bool) -> dict:
+    return _engine_run(out, p, "stage1")
+
+
+def phase_stage2(out: Path, p: Preset, progress: bool) -> dict:
+    return _engine_run(out, p, "stage2", student_init=artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
+
+
+def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
+    from hummingbird_jax.convert.prune import prune_teacher_to_student
+    from hummingbird_jax.training.export import student_from_checkpoint
+    from experiments.toy_world.evaluate import STAGE2_STEPS, evaluate_model, gif_grid, report_json
+    from experiments.toy_world.report import write_report
+    from experiments.toy_world.sampling import SamplerSpec
+    from experiments.toy_world.teacher import toy_teacher_config
+    from experiments.toy_world.text_encoder import encode_captions
+    from experiments.toy_world.vae import toy_vae_config
+    from experiments.toy_world.world import all_specs
+
+    everything = all_specs()
+    pick = np.linspace(0, len(everything) - 1, min(p.eval_prompts, len(everything))).round().astype(int)
+    specs = [everything[i] for i in pick]
+    text = artifacts.load_params(out / "text" / "params.msgpack")
+    contexts, uncond = encode_captions(text, [s.caption for s in specs]), encode_captions(text, [""])[0]
+    teacher_cfg, teacher = toy_teacher_config(), artifacts.load_params(out / "teacher" / "params.msgpack")
+    stage1, stage1_cfg = student_from_checkpoint(artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
+    stage2, stage2_cfg = student_from_checkpoint(artifacts.load_json(out / "stage2" / "metrics.json")["checkpoint"])
+    pruned = prune_teacher_to_student(teacher, stage1_cfg, teacher_cfg)
+    latent_shape = (p.world.frames, p.world.size[0] // 2, p.world.size[1] // 2, 4)
+    common = dict(vae_cfg=toy_vae_config(), vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
+                  classifier_params=artifacts.load_params(out / "classifier" / "params.msgpack"),
+                  contexts=contexts, uncond=uncond, specs=specs, latent_shape=latent_shape)
+    runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", 50)),
+            ("student_pruned", stage1_cfg, pruned, SamplerSpec("ddim_cfg", 4)),
+            ("student_stage1", stage1_cfg, stage1, SamplerSpec("ddim", 4))]
+    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s)) for s in STAGE2_STEPS]
+    results, videos = {}, {}
+    for name, cfg, params, spec in runs:
+        print(f"[evaluate] sampling {name} ({spec.method}, {spec.steps} steps)", flush=True)
+        results[name], videos[name] = evaluate_model(name, cfg, params, spec, **common)
+    gif_grid({k: videos[k] for k in ("teacher", "student_pruned", "student_stage1", "student_stage2_4")},
+             out / "samples.gif")
+    summary = report_json(results)
+    artifacts.save_json(out / "report.json", summary)
+    write_report(out, results, p)
+    return {"results": results, "report_json": summary}
+
+
+def run_phases(out, preset: Preset, phases=PHASES, progress: bool = True, log=print) -> dict:
+    """Runs (or skips, when done) each phase; returns ``{phase: metrics}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runners = {name: globals()[f"phase_{name}"] for name in PHASES}
+    results = {}
+    for name in phases:
+        done = out / name / "metrics.json"
+        if done.exists():
+            log(f"[{name}] done already ({done}); skipping")
+            results[name] = artifacts.load_json(done)
+            continue
+        log(f"[{name}] running")
+        t0 = time.perf_counter()
+        metrics = runners[name](out, preset, progress)
+        metrics["phase_seconds"] = time.perf_counter() - t0
+        artifacts.save_json(done, metrics)
+        log(f"[{name}] finished in {metrics['phase_seconds']:.1f} s")
+        results[name] = metrics
+    return results

@@ -1,0 +1,107 @@
+"""Sampling the toy models the way each is meant to be used, timed, with its cost counted.
+
+* teacher (and the pruned, undistilled student): VC2's DDIM (eta 1) with classifier-free guidance;
+* stage-1 student: DDIM without a CFG pass (it learned the guided noise);
+* stage-2 student: LCM multistep sampling with the guidance embedding ``w`` and no CFG pass.
+
+The toy models are trained on the plain latent, so VC2's ``scale_arr`` correction is off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hummingbird_jax.diffusion.samplers import ddim_sample, lcm_sample, lcm_timesteps
+from hummingbird_jax.diffusion.schedule import guidance_embedding
+from hummingbird_jax.models.unet3d import UNet3D
+from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.models.unet_stats import count_params, forward_flops
+from hummingbird_jax.models.vae import VAEConfig, decode_video_latents
+from hummingbird_jax.training.models import GUIDANCE_EMBED_DIM
+
+METHODS = ("ddim_cfg", "ddim", "lcm")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSpec:
+    method: str
+    steps: int
+    guidance: float = 7.5
+    fps: int = 8
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"sampler method {self.method!r}; expected one of {METHODS}")
+
+    @property
+    def unet_calls(self) -> int:
+        """U-Net forwards per video (a CFG step runs the batch twice)."""
+        return self.steps * (2 if self.method == "ddim_cfg" else 1)
+
+
+def sample_latents(cfg: UNet3DConfig, params, spec: SamplerSpec, context, uncond, noise_key, latent_shape):
+    """Latents ``(B, *latent_shape)`` for contexts ``(B, L, D)``; ``uncond (L, D)``."""
+    b = context.shape[0]
+    model = UNet3D(cfg)
+    x_t = jax.random.normal(noise_key, (b, *latent_shape), jnp.float32)
+    step_key = jax.random.fold_in(noise_key, 1)
+    if spec.method == "lcm":
+        w = guidance_embedding(jnp.full((b,), spec.guidance), GUIDANCE_EMBED_DIM)
+
+        def model_fn(x, t):
+            return model.apply({"params": params}, x, t, context, fps=spec.fps, timestep_cond=w)
+
+        return lcm_sample(model_fn, x_t, lcm_timesteps(spec.steps), step_key)
+    if spec.method == "ddim":
+        def model_fn(x, t):
+            return model.apply({"params": params}, x, t, context, fps=spec.fps)
+
+        return ddim_sample(model_fn, x_t, step_key, num_steps=spec.steps, guidance_scale=None, use_scale=False)
+    both = jnp.concatenate([context, jnp.broadcast_to(uncond, context.shape)])
+
+    def model_fn(x, t):
+        return model.apply({"params": params}, x, t, both, fps=spec.fps)
+
+    return ddim_sample(model_fn, x_t, step_key, num_steps=spec.steps, guidance_scale=spec.guidance, use_scale=False)
+
+
+def generate(cfg: UNet3DConfig, params, vae_cfg: VAEConfig, vae_params, spec: SamplerSpec, contexts, uncond,
+             *, seed: int, latent_shape, batch_size: int = 8):
+    """Videos in [-1, 1] ``(N, T, H, W, 3)`` for ``contexts`` and the mean seconds per video of the
+    U-Net sampling (compiled once, timed on the second pass)."""
+    fn = jax.jit(lambda p, c, u, k: sample_latents(cfg, p, spec, c, u, k, latent_shape))
+    decode = jax.jit(lambda vp, z: decode_video_latents(vp, z, vae_cfg, chunk_size=8, remat=False))
+    contexts, uncond = jnp.asarray(contexts), jnp.asarray(uncond)
+    key = jax.random.key(seed)
+    jax.block_until_ready(fn(params, contexts[:batch_size], uncond, key))  # compile
+    videos, seconds = [], 0.0
+    for i in range(0, len(contexts), batch_size):
+        t0 = time.perf_counter()
+        z = jax.block_until_ready(fn(params, contexts[i:i + batch_size], uncond, jax.random.fold_in(key, i)))
+        seconds += time.perf_counter() - t0
+        videos.append(np.asarray(decode(vae_params, z)))
+    return np.clip(np.concatenate(videos), -1.0, 1.0), seconds / len(contexts)
+
+
+def cost(cfg: UNet3DConfig, spec: SamplerSpec, latent_shape) -> dict:
+    """Parameters of the U-Net and FLOPs of sampling one video with ``spec``."""
+    frames, h, w, _ = latent_shape
+    from hummingbird_jax.models.unet3d import unet_param_shapes
+
+    return {"params": count_params(unet_param_shapes(cfg)),
+            "flops": spec.unet_calls * forward_flops(cfg, frames, h, w)}
+
+
+def temporal_consistency(videos: np.ndarray) -> float:
+    """Mean Pearson correlation of consecutive frames' pixels (1: frames move smoothly / agree)."""
+    a = videos[:, :-1].reshape(videos.shape[0], videos.shape[1] - 1, -1)
+    b = videos[:, 1:].reshape(a.shape)
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    corr = (a * b).sum(-1) / np.maximum(np.sqrt((a * a).sum(-1) * (b * b).sum(-1)), 1e-8)
+    return float(corr.mean())

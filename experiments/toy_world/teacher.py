@@ -1,0 +1,92 @@
+"""Teacher pre-training: the plain eps-prediction diffusion loss on VAE latents (the VC2 recipe at toy
+scale), with 10 % of captions dropped to ``""`` so classifier-free guidance works at sampling time.
+
+The training engine's stages start from a trained teacher; this is the stage before them, a short
+loop (optax + ``jax.jit``) in the engine's conventions: the loss is a pure function of
+``(params, batch, rng)``, every random draw comes from an explicit key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from hummingbird_jax.diffusion.schedule import NUM_TRAIN_TIMESTEPS, add_noise
+from hummingbird_jax.models.unet3d import UNet3D, init_unet
+from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.training.models import unet_config
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherTrainConfig:
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-3
+    warmup: int = 50
+    clip: float = 1.0
+    uncond_prob: float = 0.1
+    fps: int = 8
+    seed: int = 4
+
+
+def toy_teacher_config() -> UNet3DConfig:
+    """The engine's ``tiny-teacher``: VC2's block structure (2 res blocks per level, middle block)."""
+    return unet_config("tiny-teacher")
+
+
+def diffusion_loss(params, cfg: UNet3DConfig, batch: dict, rng, uncond, uncond_prob: float):
+    """MSE between the U-Net's eps and the noise added at ``t ~ U{0..999}`` (captions dropped with
+    probability ``uncond_prob``)."""
+    k_t, k_noise, k_drop = jax.random.split(rng, 3)
+    x0 = batch["latents"]
+    b = x0.shape[0]
+    t = jax.random.randint(k_t, (b,), 0, NUM_TRAIN_TIMESTEPS)
+    noise = jax.random.normal(k_noise, x0.shape, jnp.float32)
+    drop = jax.random.bernoulli(k_drop, uncond_prob, (b, 1, 1))
+    context = jnp.where(drop, uncond[None], batch["context"])
+    eps = UNet3D(cfg).apply({"params": params}, add_noise(x0, noise, t), t, context, fps=batch["fps"])
+    return jnp.mean(jnp.square(eps.astype(jnp.float32) - noise))
+
+
+def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
+                  cfg: TeacherTrainConfig = TeacherTrainConfig(), params=None, start_step: int = 0,
+                  progress: bool = True, on_chunk=None, chunk: int = 200):
+    """``latents (N, T, h, w, 4)``, ``contexts (N, 77, D)`` (one per clip), ``uncond (77, D)``.
+
+    Returns ``(params, history)``. ``on_chunk(params, step, history)`` is called every ``chunk`` steps
+    (the demo checkpoints there, so an interrupted run resumes from ``start_step``/``params``).
+    """
+    from tqdm.auto import tqdm
+
+    ucfg = toy_teacher_config()
+    rng = jax.random.key(cfg.seed)
+    if params is None:
+        params = init_unet(ucfg, rng, frames=latents.shape[1], height=latents.shape[2], width=latents.shape[3])
+    schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(cfg.steps, cfg.warmup + 1),
+                                                  end_value=0.1 * cfg.lr)
+    optimizer = optax.chain(optax.clip_by_global_norm(cfg.clip), optax.adamw(schedule, weight_decay=0.0))
+    opt_state = optimizer.init(params)
+    uncond = jnp.asarray(uncond)
+
+    @jax.jit
+    def step(params, opt_state, batch, key):
+        loss, grads = jax.value_and_grad(diffusion_loss)(params, ucfg, batch, key, uncond, cfg.uncond_prob)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    history = []
+    for i in tqdm(range(start_step, cfg.steps), desc="teacher", initial=start_step, total=cfg.steps,
+                  disable=not progress):
+        order = np.random.default_rng((cfg.seed, i))
+        idx = order.choice(len(latents), cfg.batch_size, replace=len(latents) < cfg.batch_size)
+        batch = {"latents": jnp.asarray(latents[idx]), "context": jnp.asarray(contexts[idx]),
+                 "fps": jnp.full((cfg.batch_size,), cfg.fps, jnp.int32)}
+        params, opt_state, loss = step(params, opt_state, batch, jax.random.fold_in(rng, i))
+        history.append(float(loss))
+        if on_chunk is not None and (i + 1) % chunk == 0:
+            on_chunk(params, i + 1, history)
+    return params, history

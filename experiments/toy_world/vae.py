@@ -1,0 +1,101 @@
+"""A small pixel-faithful VAE for the toy world: the engine's ``tiny`` AutoencoderKL, trained here.
+
+Same architecture as SD's KL-f8 at toy width (32 channels, one downsampling: 32×32 frames → 16×16×4
+latents). Trained on single frames with an MSE reconstruction loss and a weak KL term (the toy world
+has no texture that would need LPIPS or a GAN). Afterwards the latent is rescaled so that
+``scale_factor · z`` has unit standard deviation, as the diffusion schedule assumes: the encoder's
+last 1×1 conv is multiplied by ``k`` on the mean channels (``+2 ln k`` on the log-variance) and the
+decoder's first 1×1 conv divided by ``k`` on its input, which leaves reconstructions unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, encode_video_latents, init_vae_params
+from hummingbird_jax.training.models import vae_config
+
+
+@dataclasses.dataclass(frozen=True)
+class VAETrainConfig:
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 1e-3
+    kl_weight: float = 1e-6
+    seed: int = 1
+
+
+def toy_vae_config() -> VAEConfig:
+    """The training engine's ``tiny`` VAE (so ``models.vae='tiny'`` loads these weights)."""
+    return vae_config("tiny")
+
+
+def _loss(params, cfg, images, rng, kl_weight):
+    model = AutoencoderKL(cfg)
+    mean, logvar = model.apply({"params": params}, images, method=AutoencoderKL.encode)
+    z = AutoencoderKL.sample(mean, logvar, rng)
+    recon = model.apply({"params": params}, z, method=AutoencoderKL.decode)
+    mse = jnp.mean(jnp.square(recon - images))
+    kl = 0.5 * jnp.mean(jnp.sum(jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar, axis=(1, 2, 3)))
+    return mse + kl_weight * kl, mse
+
+
+def train_vae(frames: np.ndarray, cfg: VAETrainConfig = VAETrainConfig(), progress: bool = True):
+    """``frames``: ``(N, H, W, 3)`` in [-1, 1]. Returns ``(params, history of reconstruction MSE)``."""
+    from tqdm.auto import tqdm
+
+    vcfg = toy_vae_config()
+    rng = jax.random.key(cfg.seed)
+    params = init_vae_params(vcfg, rng)
+    optimizer = optax.adam(optax.cosine_decay_schedule(cfg.lr, cfg.steps, alpha=0.05))
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, opt_state, images, key):
+        (_, mse), grads = jax.value_and_grad(_loss, has_aux=True)(params, vcfg, images, key, cfg.kl_weight)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, mse
+
+    order = np.random.default_rng(cfg.seed)
+    history = []
+    for i in tqdm(range(cfg.steps), desc="vae", disable=not progress):
+        idx = order.choice(len(frames), cfg.batch_size, replace=False)
+        params, opt_state, mse = step(params, opt_state, jnp.asarray(frames[idx]), jax.random.fold_in(rng, i))
+        history.append(float(mse))
+    return normalise_latent_scale(params, vcfg, frames[: min(len(frames), 256)]), history
+
+
+def normalise_latent_scale(params, vcfg: VAEConfig, frames: np.ndarray):
+    """Rescales the latent so ``scale_factor · mean`` has unit std over ``frames`` (reconstructions unchanged)."""
+    mean, _ = AutoencoderKL(vcfg).apply({"params": params}, jnp.asarray(frames), method=AutoencoderKL.encode)
+    k = 1.0 / (vcfg.scale_factor * float(jnp.std(mean)))
+    e = vcfg.embed_dim
+    params = jax.tree_util.tree_map(lambda a: a, params)  # a copy we may edit
+    quant = dict(params["quant_conv"])
+    quant["kernel"] = quant["kernel"].at[..., :e].multiply(k)
+    quant["bias"] = quant["bias"].at[:e].multiply(k).at[e:].add(2.0 * np.log(k))
+    post = dict(params["post_quant_conv"])
+    post["kernel"] = post["kernel"] / k
+    return {**params, "quant_conv": quant, "post_quant_conv": post}
+
+
+def reconstruct(params, videos) -> jnp.ndarray:
+    """Videos ``(B, T, H, W, 3)`` through the posterior mean and back (what the U-Net's latents can hold)."""
+    from hummingbird_jax.models.vae import decode_video_latents
+
+    vcfg = toy_vae_config()
+    z = encode_video_latents(params, jnp.asarray(videos), vcfg)
+    return decode_video_latents(params, z, vcfg, remat=False, chunk_size=8)
+
+
+def latents_of(params, videos, batch_size: int = 32) -> np.ndarray:
+    """Scaled latents ``(N, T, h, w, 4)`` of videos in [-1, 1] (posterior means)."""
+    vcfg = toy_vae_config()
+    enc = jax.jit(lambda p, v: encode_video_latents(p, v, vcfg, chunk_size=16))
+    return np.concatenate([np.asarray(enc(params, jnp.asarray(videos[i:i + batch_size])))
+                           for i in range(0, len(videos), batch_size)])
