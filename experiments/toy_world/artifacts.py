@@ -31,15 +31,6 @@ def load_params(path) -> Any:
     return serialization.msgpack_restore(path.read_bytes())
 
 
-def save_json(path, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_default) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
 def load_json(path) -> Any:
     return json.loads(Path(path).read_text())
 
@@ -49,10 +40,3 @@ def _to_numpy(tree):
 
     return jax.tree_util.tree_map(np.asarray, tree)
 
-
-def _default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")

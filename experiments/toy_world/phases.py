@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipeline.manifest import write_json
 from experiments.toy_world import artifacts
 from experiments.toy_world.presets import Preset
 
@@ -217,7 +218,7 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     gif_grid({k: videos[k] for k in ("teacher", "student_pruned", "student_stage1", "student_stage2_4")},
              out / "samples.gif")
     summary = report_json(results)
-    artifacts.save_json(out / "report.json", summary)
+    write_json(summary, out / "report.json")
     write_report(out, results, p)
     return {"results": results, "report_json": summary}
 
@@ -238,7 +239,7 @@ def run_phases(out, preset: Preset, phases=PHASES, progress: bool = True, log=pr
         t0 = time.perf_counter()
         metrics = runners[name](out, preset, progress)
         metrics["phase_seconds"] = time.perf_counter() - t0
-        artifacts.save_json(done, metrics)
+        write_json(metrics, done)
         log(f"[{name}] finished in {metrics['phase_seconds']:.1f} s")
         results[name] = metrics
     return results

@@ -11,6 +11,25 @@ from experiments.toy_world.teacher import TeacherTrainConfig
 from experiments.toy_world.vae import VAETrainConfig
 
 PRESETS = ("smoke", "default", "full")
+DISTILL_STEPS = {"smoke": 2, "default": 200, "full": 1000}
+
+
+def distillation_config(loss: str, variant: str):
+    """What stage 1 and stage 2 on the toy world share: the toy models, clips from the curated
+    manifest (32×32, 8 frames, 16×16 latents), float32, frequent checkpoints."""
+    from hummingbird_jax.training.config import common
+
+    if variant not in DISTILL_STEPS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(DISTILL_STEPS)}")
+    c = common(loss)
+    c.total_steps, c.checkpoint_every, c.log_every = DISTILL_STEPS[variant], 50, 1
+    c.async_checkpoints = False
+    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny", weights=""))
+    c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
+    c.data.update(dict(source="clips", path="", batch_size=2 if variant == "smoke" else 8, frames=8, size=(32, 32),
+                       max_stride=1, latent_size=(16, 16), num_workers=0))
+    c.sample_prompts = []
+    return c
 
 
 @dataclasses.dataclass(frozen=True)
