@@ -6,8 +6,9 @@ teacher, through the training engine. ``models.student_init`` is the stage-1 che
         --set models.student_init=OUT/stage1/checkpoints/STEP
 
 The toy video-text reward (:class:`experiments.toy_world.reward.ToyVideoTextReward`, weight 2.0 on
-all 8 frames, as the release weights its video reward) enters as a ``rewards`` entry once the engine
-resolves reward kinds beyond ``hpsv2``; until then this config trains the consistency term alone.
+all 8 frames, as the release weights its video reward) is meant to enter as a ``rewards`` entry with
+``kind='experiments.toy_world.reward:ToyVideoTextReward'``, which the engine resolves; until that entry
+and its checkpoint are wired in here, this config trains the consistency term alone.
 """
 
 from ml_collections import ConfigDict

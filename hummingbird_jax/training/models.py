@@ -10,6 +10,7 @@ a converted model directory (``hummingbird convert torch-to-jax``), a reward che
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from typing import Any
 
@@ -63,9 +64,13 @@ def text_config(name: str) -> CLIPTextConfig:
 
 
 def reward_model(kind: str, size: str, dtype: str, remat: bool) -> RewardModel:
-    """A frozen reward scorer. ``hpsv2`` is HPSv2.1 (ViT-H-14 at ``size='vit-h-14'``)."""
+    """A frozen reward scorer. ``hpsv2`` is HPSv2.1 (ViT-H-14 at ``size='vit-h-14'``); any other
+    :class:`RewardModel` is named by import path, ``'package.module:ClassName'``, and built with its
+    defaults (so a project's own reward enters a config without touching the engine)."""
+    if ":" in kind:
+        return _imported_reward(kind)
     if kind != "hpsv2":
-        raise ValueError(f"unknown reward kind {kind!r}; implemented: hpsv2")
+        raise ValueError(f"unknown reward kind {kind!r}; expected hpsv2 or 'package.module:ClassName'")
     if size == "vit-h-14":
         config = CLIPConfig.vit_h_14()
     elif size == "tiny":
@@ -74,6 +79,18 @@ def reward_model(kind: str, size: str, dtype: str, remat: bool) -> RewardModel:
     else:
         raise ValueError(f"unknown reward size {size!r}; expected vit-h-14 or tiny")
     return HPSv2Reward(config, dtype=jnp.dtype(dtype), remat=remat)
+
+
+def _imported_reward(kind: str) -> RewardModel:
+    module_name, _, class_name = kind.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"reward kind {kind!r}: cannot import {class_name} from {module_name} ({err})") from None
+    model = cls()
+    if not isinstance(model, RewardModel):
+        raise ValueError(f"reward kind {kind!r}: {class_name} is not a hummingbird_jax.rewards.RewardModel")
+    return model
 
 
 @dataclasses.dataclass(frozen=True)
