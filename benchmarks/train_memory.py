@@ -13,9 +13,7 @@ pass, K decoded reward frames through the VAE and HPSv2.1 at ViT-H-14 size, all 
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -113,11 +111,14 @@ def measure(config, frames: int, height: int, width: int) -> dict:
 
 
 def run(args) -> dict:
+    from benchmarks.report import machine_info
     from hummingbird_jax.training.config import apply_overrides, load_experiment
 
     base = apply_overrides(load_experiment(args.experiment, args.variant), list(args.overrides))
     policies = args.remat or list(dict.fromkeys([base.precision.remat, "none"]))
-    rows = []
+    result = {"experiment": args.experiment, "variant": args.variant, "overrides": list(args.overrides),
+              "shape": [1, args.frames, args.height, args.width], "compute": base.precision.compute,
+              "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": machine_info(), "rows": []}
     for policy in policies:
         config = apply_overrides(load_experiment(args.experiment, args.variant), list(args.overrides))
         config.precision.remat = policy
@@ -126,28 +127,24 @@ def run(args) -> dict:
         row = measure(config, args.frames, args.height, args.width)
         print(f"  peak {row['peak_gib']} GiB per device (args {row['argument_size_in_bytes'] / GiB:.2f}, "
               f"temp {row['temp_size_in_bytes'] / GiB:.2f}); compiled in {row['compile_s']} s", flush=True)
-        rows.append(row)
-    result = {"experiment": args.experiment, "variant": args.variant, "overrides": list(args.overrides),
-              "shape": [1, args.frames, args.height, args.width], "compute": base.precision.compute,
-              "host": platform.node(), "rows": rows}
-    write(result, args.out)
+        result["rows"].append(row)
+        write(result, args.out)  # after every row: a long compile never loses the ones before it
     return result
 
 
 def write(result: dict, out_dir: str) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "train_memory.json")
-    with open(path + ".tmp", "w") as fh:
-        json.dump(result, fh, indent=1)
-    os.replace(path + ".tmp", path)
+    from benchmarks.report import describe_machine, write_results
+
+    rows = result["rows"]
     lines = [f"# Training step memory: {result['experiment']} ({result['variant']})", "",
              f"XLA memory analysis of the compiled step (not executed), batch {result['shape'][0]} × "
              f"{result['shape'][1]} frames × {result['shape'][2]}×{result['shape'][3]}, "
-             f"{result['compute']} compute, one device, backend {result['rows'][0]['backend'] if result['rows'] else '?'}.",
-             "", "| U-Net remat | peak GiB | arguments GiB | temporaries GiB | compile s |", "|---|---|---|---|---|"]
-    for r in result["rows"]:
+             f"{result['compute']} compute, one device, backend {rows[0]['backend'] if rows else '?'}"
+             f"{', XLA_FLAGS ' + repr(result['xla_flags']) if result['xla_flags'] else ''}.",
+             describe_machine(result["machine"]), "",
+             "| U-Net remat | peak GiB | arguments GiB | temporaries GiB | trainable params | compile s |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
         lines.append(f"| {r['remat']} | {r['peak_gib']} | {r['argument_size_in_bytes'] / GiB:.2f} | "
-                     f"{r['temp_size_in_bytes'] / GiB:.2f} | {r['compile_s']} |")
-    with open(os.path.join(out_dir, "train_memory.md") + ".tmp", "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(os.path.join(out_dir, "train_memory.md") + ".tmp", os.path.join(out_dir, "train_memory.md"))
+                     f"{r['temp_size_in_bytes'] / GiB:.2f} | {r['trainable_params']:,} | {r['compile_s']} |")
+    write_results("train_memory", result, "\n".join(lines), out_dir)

@@ -11,7 +11,9 @@ from experiments.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, 
 from experiments.toy_world.text_encoder import context_separation, encode_captions, init_text_encoder
 from experiments.toy_world.vae import normalise_latent_scale, toy_vae_config
 from experiments.toy_world.world import ClipSpec, all_specs
+from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import AutoencoderKL, init_vae_params
+from hummingbird_jax.training.models import unet_config
 
 
 def test_classifier_reads_colour_and_motion_off_unseen_clips():
@@ -63,3 +65,39 @@ def test_video_text_reward_prefers_the_true_caption_and_passes_gradients_to_fram
     assert float(jnp.abs(grad).mean()) > 0
     with pytest.raises(ValueError, match="built for 8 frames"):
         reward.score(params, frames[:, :4], tokens)
+
+
+def test_fit_minimises_a_loss_keeps_an_ema_and_reports_chunks():
+    import optax
+
+    from experiments.toy_world.fitting import fit
+
+    target = jnp.arange(4.0)
+    chunks = []
+
+    def loss(params, batch, key):
+        return jnp.sum(jnp.square(params["w"] - batch)) + 0.0 * jax.random.normal(key)
+
+    params, history = fit(loss, {"w": jnp.zeros(4)}, optax.sgd(0.1), lambda i: target, 30, seed=0, desc="t",
+                          progress=False, on_chunk=lambda state, step, h: chunks.append((step, len(h))), chunk=10)
+    assert len(history) == 30 and history[-1] < 1e-3 * history[0]
+    assert chunks == [(10, 10), (20, 20), (30, 30)]
+    averaged, _ = fit(loss, {"w": jnp.zeros(4)}, optax.sgd(0.1), lambda i: target, 30, seed=0, desc="t",
+                      progress=False, ema_decay=0.9)
+    # the average trails the iterates: between the start and the optimum
+    assert 0 < float(averaged["w"][3]) < float(params["w"][3])
+
+
+def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_timesteps():
+    from experiments.toy_world.teacher import diffusion_loss
+
+    cfg = unet_config("tiny-teacher")
+    params = init_unet(cfg, jax.random.key(0), frames=2, height=8, width=8)
+    batch = {"latents": jax.random.normal(jax.random.key(1), (3, 2, 8, 8, 4)),
+             "context": jax.random.normal(jax.random.key(2), (3, 77, 32)), "fps": jnp.full((3,), 8)}
+    uncond = jnp.zeros((77, 32))
+    plain = diffusion_loss(params, cfg, batch, jax.random.key(3), uncond, 0.1)
+    weighted = diffusion_loss(params, cfg, batch, jax.random.key(3), uncond, 0.1, min_snr_gamma=5.0)
+    huge_gamma = diffusion_loss(params, cfg, batch, jax.random.key(3), uncond, 0.1, min_snr_gamma=1e9)
+    assert float(weighted) <= float(plain)
+    np.testing.assert_allclose(float(huge_gamma), float(plain), rtol=1e-6)

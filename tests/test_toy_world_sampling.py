@@ -21,7 +21,7 @@ def test_temporal_consistency_separates_smooth_clips_from_noise():
 
 def test_student_is_cheaper_than_teacher_and_sampler_counts_cfg_twice():
     teacher, student = unet_config("tiny-teacher"), unet_config("tiny-student", time_cond_proj_dim=256)
-    shape = (8, 16, 16, 4)
+    shape = (8, 8, 8, 4)
     t = cost(teacher, SamplerSpec("ddim_cfg", 50), shape)
     s = cost(student, SamplerSpec("lcm", 4), shape)
     assert s["params"] < 0.75 * t["params"]
@@ -33,11 +33,11 @@ def test_student_is_cheaper_than_teacher_and_sampler_counts_cfg_twice():
 
 def test_lcm_sampling_of_a_student_gives_decoded_videos():
     cfg = unet_config("tiny-student", time_cond_proj_dim=256)
-    params = init_unet(cfg, jax.random.key(0), frames=8, height=16, width=16)
+    params = init_unet(cfg, jax.random.key(0), frames=8, height=8, width=8)
     vae = init_vae_params(toy_vae_config(), jax.random.key(1))
     contexts = np.random.default_rng(0).standard_normal((2, 77, 32)).astype(np.float32)
     videos, seconds = generate(cfg, params, toy_vae_config(), vae, SamplerSpec("lcm", 2), contexts, contexts[0],
-                               seed=0, latent_shape=(8, 16, 16, 4), batch_size=2)
+                               seed=0, latent_shape=(8, 8, 8, 4), batch_size=2)
     assert videos.shape == (2, 8, 32, 32, 3) and np.isfinite(videos).all() and seconds > 0
     assert np.abs(videos).max() <= 1.0
 

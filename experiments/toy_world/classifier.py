@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from experiments.toy_world.clips import LABEL_CLASSES, label_indices, rendered_clips
+from experiments.toy_world.fitting import fit
 from experiments.toy_world.world import all_specs
 
 
@@ -68,37 +69,33 @@ def _loss(params, model, videos, labels):
 
 def train_classifier(cfg: ClassifierConfig = ClassifierConfig(), progress: bool = True):
     """Returns ``(params, history)``; the clips are rendered here from ``cfg.seed``."""
-    from tqdm.auto import tqdm
-
     specs = all_specs() * cfg.renders_per_caption
     videos = rendered_clips(specs, size=cfg.size, frames=cfg.frames, seed=cfg.seed)
     labels = label_indices(specs)
     model = VideoClassifier()
-    rng = jax.random.key(cfg.seed)
-    params = jax.jit(model.init)(rng, jnp.zeros((1, cfg.frames, *cfg.size, 3)))["params"]
-    optimizer = optax.adamw(optax.cosine_decay_schedule(cfg.lr, cfg.steps), weight_decay=1e-4)
-    opt_state = optimizer.init(params)
-
-    @jax.jit
-    def step(params, opt_state, videos, labels, key):
-        loss, grads = jax.value_and_grad(_loss)(params, model, _augment(key, videos), labels)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
+    params = jax.jit(model.init)(jax.random.key(cfg.seed), jnp.zeros((1, cfg.frames, *cfg.size, 3)))["params"]
     order = np.random.default_rng(cfg.seed)
-    history = []
-    for i in tqdm(range(cfg.steps), desc="classifier", disable=not progress):
+
+    def batch_at(_):
         idx = order.choice(len(specs), cfg.batch_size, replace=False)
-        params, opt_state, loss = step(params, opt_state, videos[idx], {k: v[idx] for k, v in labels.items()},
-                                       jax.random.fold_in(rng, i))
-        history.append(float(loss))
-    return params, history
+        return videos[idx], {k: v[idx] for k, v in labels.items()}
+
+    def loss(params, batch, key):
+        videos, labels = batch
+        return _loss(params, model, _augment(key, videos), labels)
+
+    optimizer = optax.adamw(optax.cosine_decay_schedule(cfg.lr, cfg.steps), weight_decay=1e-4)
+    return fit(loss, params, optimizer, batch_at, cfg.steps, seed=cfg.seed, desc="classifier", progress=progress)
+
+
+@jax.jit
+def _predict(params, videos):  # one compiled program per batch shape, shared by every model judged
+    return {k: jnp.argmax(logits, -1) for k, logits in VideoClassifier().apply({"params": params}, videos).items()}
 
 
 def predict(params, videos, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Predicted class indices per label for ``(N, T, H, W, 3)`` videos in [-1, 1]."""
-    apply = jax.jit(lambda p, v: {k: jnp.argmax(l, -1) for k, l in VideoClassifier().apply({"params": p}, v).items()})
-    parts = [apply(params, jnp.asarray(videos[i:i + batch_size])) for i in range(0, len(videos), batch_size)]
+    parts = [_predict(params, jnp.asarray(videos[i:i + batch_size])) for i in range(0, len(videos), batch_size)]
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in LABEL_CLASSES}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from data_pipeline.manifest import write_json
 from experiments.toy_world import artifacts
-from experiments.toy_world.presets import Preset
+from experiments.toy_world.presets import Preset, latent_size
 
 PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
 HELD_OUT_SEED = 50_000  # rendering seeds of the evaluation clips for the reward model
@@ -130,17 +130,18 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
     latents = np.load(out / "vae" / "latents.npy")
     ctx = np.load(out / "text" / "contexts.npz")
     partial = folder / "partial.msgpack"
-    params, start, history = None, 0, []
+    params, ema, start, history = None, None, 0, []
     if partial.exists():  # resume mid-run
         saved = artifacts.load_params(partial)
-        params, start, history = saved["params"], int(saved["step"]), list(np.asarray(saved["history"]))
+        params, ema, start = saved["params"], saved["ema"], int(saved["step"])
+        history = list(np.asarray(saved["history"]))
 
-    def checkpoint(params, step, hist):
-        artifacts.save_params(partial, {"params": params, "step": np.int64(step), "history": np.asarray(history + hist)})
+    def checkpoint(state, step, hist):
+        artifacts.save_params(partial, {**state, "step": np.int64(step), "history": np.asarray(history + hist)})
 
     t0 = time.perf_counter()
-    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, params=params, start_step=start,
-                                progress=progress, on_chunk=checkpoint, chunk=50)
+    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, params=params, ema=ema,
+                                start_step=start, progress=progress, on_chunk=checkpoint, chunk=50)
     history = history + new
     artifacts.save_params(folder / "params.msgpack", params)
     models = out / "models"  # the converted model directory the training engine reads (models.weights)
@@ -154,25 +155,26 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
             "loss": [float(x) for x in history]}
 
 
-def _engine_run(out: Path, p: Preset, name: str, **overrides) -> dict:
-    """Runs ``experiments/toy_world/<name>.py`` (variant = preset) with the training engine."""
+def _engine_run(out: Path, p: Preset, name: str, overrides: tuple[str, ...] = ()) -> dict:
+    """Runs ``experiments/toy_world/<name>.py`` (variant = preset) with the training engine, with the
+    same ``--set key=value`` overrides ``hummingbird train`` takes."""
     import json
 
     from hummingbird_jax.training.checkpointing import checkpoint_dir
-    from hummingbird_jax.training.config import load_experiment
+    from hummingbird_jax.training.config import apply_overrides, load_experiment
     from hummingbird_jax.training.trainer import train
 
     config = load_experiment(str(Path(__file__).with_name(f"{name}.py")), p.name)
-    config.models.weights = str(out / "models")
-    config.data.path = str(out / "curation" / "manifest.csv")
-    for key, value in overrides.items():
-        config.models[key] = value
+    apply_overrides(config, [f"models.weights={out / 'models'}", f"data.path={out / 'curation' / 'manifest.csv'}",
+                             *overrides])
     workdir = out / name / "run"
     train(config, str(workdir))
     steps = sorted(int(d.name) for d in Path(checkpoint_dir(str(workdir))).iterdir() if d.name.isdigit())
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rewards = sorted(k for k in records[-1] if k.startswith("reward/"))
     return {"checkpoint": str(Path(checkpoint_dir(str(workdir))) / str(steps[-1])), "steps": steps[-1],
-            "final_loss": records[-1]["loss"], "loss": [r["loss"] for r in records]}
+            "final_loss": records[-1]["loss"], "loss": [r["loss"] for r in records],
+            "metrics_logged": sorted(records[-1]), **{k: [r[k] for r in records] for k in rewards}}
 
 
 def phase_stage1(out: Path, p: Preset, progress: bool) -> dict:
@@ -180,7 +182,9 @@ def phase_stage1(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_stage2(out: Path, p: Preset, progress: bool) -> dict:
-    return _engine_run(out, p, "stage2", student_init=artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
+    stage1 = artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"]
+    return _engine_run(out, p, "stage2", (f"models.student_init={stage1}",
+                                          f"rewards.video_text.checkpoint={out / 'reward' / 'params.msgpack'}"))
 
 
 def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
@@ -203,7 +207,7 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     stage1, stage1_cfg = student_from_checkpoint(artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
     stage2, stage2_cfg = student_from_checkpoint(artifacts.load_json(out / "stage2" / "metrics.json")["checkpoint"])
     pruned = prune_teacher_to_student(teacher, stage1_cfg, teacher_cfg)
-    latent_shape = (p.world.frames, p.world.size[0] // 2, p.world.size[1] // 2, 4)
+    latent_shape = (p.world.frames, *latent_size(p.world.size), 4)
     common = dict(vae_cfg=toy_vae_config(), vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
                   classifier_params=artifacts.load_params(out / "classifier" / "params.msgpack"),
                   contexts=contexts, uncond=uncond, specs=specs, latent_shape=latent_shape)

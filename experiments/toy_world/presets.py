@@ -8,15 +8,21 @@ from experiments.toy_world.classifier import ClassifierConfig
 from experiments.toy_world.dataset import WorldConfig
 from experiments.toy_world.reward import RewardTrainConfig
 from experiments.toy_world.teacher import TeacherTrainConfig
-from experiments.toy_world.vae import VAETrainConfig
+from experiments.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
 
 PRESETS = ("smoke", "default", "full")
 DISTILL_STEPS = {"smoke": 2, "default": 200, "full": 1000}
 
 
+def latent_size(frame_size) -> tuple[int, int]:
+    """The toy VAE's latent grid for frames of ``frame_size`` (height, width)."""
+    factor = toy_vae_config().downsample_factor
+    return frame_size[0] // factor, frame_size[1] // factor
+
+
 def distillation_config(loss: str, variant: str):
     """What stage 1 and stage 2 on the toy world share: the toy models, clips from the curated
-    manifest (32×32, 8 frames, 16×16 latents), float32, frequent checkpoints."""
+    manifest (32×32, 8 frames, 8×8 latents), float32, frequent checkpoints."""
     from hummingbird_jax.training.config import common
 
     if variant not in DISTILL_STEPS:
@@ -24,10 +30,10 @@ def distillation_config(loss: str, variant: str):
     c = common(loss)
     c.total_steps, c.checkpoint_every, c.log_every = DISTILL_STEPS[variant], 50, 1
     c.async_checkpoints = False
-    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny", weights=""))
+    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=TOY_VAE, text="tiny", weights=""))
     c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
     c.data.update(dict(source="clips", path="", batch_size=2 if variant == "smoke" else 8, frames=8, size=(32, 32),
-                       max_stride=1, latent_size=(16, 16), num_workers=0))
+                       max_stride=1, latent_size=latent_size((32, 32)), num_workers=0))
     c.sample_prompts = []
     return c
 

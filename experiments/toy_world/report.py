@@ -14,14 +14,17 @@ def plot_losses(out: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, phase, title in zip(axes, ("teacher", "stage1", "stage2"),
-                                ("teacher (eps MSE)", "stage 1 (distillation MSE)", "stage 2 (consistency distillation)")):
-        loss = artifacts.load_json(out / phase / "metrics.json").get("loss", [])
-        ax.plot(range(1, len(loss) + 1), loss)
-        ax.set_title(title)
+    stage2 = artifacts.load_json(out / "stage2" / "metrics.json")
+    panels = [(artifacts.load_json(out / "teacher" / "metrics.json")["loss"], "teacher (eps MSE)", "log"),
+              (artifacts.load_json(out / "stage1" / "metrics.json")["loss"], "stage 1 (distillation MSE)", "log"),
+              (stage2["loss"], "stage 2 (consistency + reward loss)", "linear")]
+    panels += [(stage2[k], f"stage 2 {k} (higher is better)", "linear") for k in stage2 if k.startswith("reward/")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (values, title, scale) in zip(axes, panels):
+        ax.plot(range(1, len(values) + 1), values)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
-        ax.set_yscale("log")
+        ax.set_yscale(scale)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=80)
@@ -47,6 +50,8 @@ def write_report(out: Path, results: dict, preset) -> Path:
         f"| teacher steps, final loss | {m['teacher']['steps']}, {m['teacher']['final_loss_mean_last_10pct']:.4f} |",
         f"| stage 1 steps, final loss | {m['stage1']['steps']}, {m['stage1']['final_loss']:.4f} |",
         f"| stage 2 steps, final loss | {m['stage2']['steps']}, {m['stage2']['final_loss']:.4f} |",
+        *[f"| stage 2 {k}: mean of first → last 10 % of steps | {_ends(v)} |" for k, v in m["stage2"].items()
+          if k.startswith("reward/")],
         "", "## Quality and speed", "", table_markdown(results), "",
         "Semantic accuracy: the independent classifier finds shape, colour and motion direction of the prompt.",
         "Latency: U-Net sampling per video on this machine, after compilation.", "",
@@ -54,6 +59,11 @@ def write_report(out: Path, results: dict, preset) -> Path:
         "(samples.gif)", "", "![loss curves](loss_curves.png)", "",
     ]
     return _write(out / "report.md", "\n".join(lines))
+
+
+def _ends(values) -> str:
+    tenth = max(1, len(values) // 10)
+    return f"{sum(values[:tenth]) / tenth:.3f} → {sum(values[-tenth:]) / tenth:.3f}"
 
 
 def _write(path: Path, text: str) -> Path:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.toy_world.fitting import fit
 from hummingbird_jax.models.clip import normalize_features
 from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text import tokenize
@@ -123,31 +124,22 @@ def _distinct_caption_batch(rng: np.random.Generator, captions: np.ndarray, size
 def train_reward(videos: np.ndarray, captions: Sequence[str], reward: ToyVideoTextReward = ToyVideoTextReward(),
                  cfg: RewardTrainConfig = RewardTrainConfig(), progress: bool = True):
     """``videos (N, T, H, W, 3)`` in [-1, 1] with their captions → ``(params, loss history)``."""
-    from tqdm.auto import tqdm
-
     captions = np.asarray(list(captions))
     tokens = reward.tokenize(list(captions))
-    rng = jax.random.key(cfg.seed)
-    params = reward.init_params(rng)
-    optimizer = optax.adamw(optax.cosine_decay_schedule(cfg.lr, cfg.steps), weight_decay=1e-4)
-    opt_state = optimizer.init(params)
     model = reward.model
-
-    @jax.jit
-    def step(params, opt_state, videos, tokens, key):
-        noisy = videos + 0.05 * jax.random.normal(key, videos.shape)
-        loss, grads = jax.value_and_grad(_infonce)(params, model, noisy, tokens)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
     order = np.random.default_rng(cfg.seed)
-    history = []
-    for i in tqdm(range(cfg.steps), desc="reward", disable=not progress):
+
+    def batch_at(_):
         idx = _distinct_caption_batch(order, captions, cfg.batch_size)
-        params, opt_state, loss = step(params, opt_state, jnp.asarray(videos[idx]), jnp.asarray(tokens[idx]),
-                                       jax.random.fold_in(rng, i))
-        history.append(float(loss))
-    return params, history
+        return videos[idx], tokens[idx]
+
+    def loss(params, batch, key):
+        clips, clip_tokens = batch
+        return _infonce(params, model, clips + 0.05 * jax.random.normal(key, clips.shape), clip_tokens)
+
+    optimizer = optax.adamw(optax.cosine_decay_schedule(cfg.lr, cfg.steps), weight_decay=1e-4)
+    return fit(loss, reward.init_params(jax.random.key(cfg.seed)), optimizer, batch_at, cfg.steps, seed=cfg.seed,
+               desc="reward", progress=progress)
 
 
 def retrieval_accuracy(reward: ToyVideoTextReward, params, videos: np.ndarray, captions: Sequence[str],

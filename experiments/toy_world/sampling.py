@@ -10,6 +10,7 @@ The toy models are trained on the plain latent, so VC2's ``scale_arr`` correctio
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import jax
@@ -70,12 +71,16 @@ def sample_latents(cfg: UNet3DConfig, params, spec: SamplerSpec, context, uncond
     return ddim_sample(model_fn, x_t, step_key, num_steps=spec.steps, guidance_scale=spec.guidance, use_scale=False)
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _decode(vae_params, latents, vae_cfg: VAEConfig):  # compiled once per VAE and shape, for every model
+    return decode_video_latents(vae_params, latents, vae_cfg, chunk_size=8, remat=False)
+
+
 def generate(cfg: UNet3DConfig, params, vae_cfg: VAEConfig, vae_params, spec: SamplerSpec, contexts, uncond,
              *, seed: int, latent_shape, batch_size: int = 8):
     """Videos in [-1, 1] ``(N, T, H, W, 3)`` for ``contexts`` and the mean seconds per video of the
     U-Net sampling (compiled once, timed on the second pass)."""
     fn = jax.jit(lambda p, c, u, k: sample_latents(cfg, p, spec, c, u, k, latent_shape))
-    decode = jax.jit(lambda vp, z: decode_video_latents(vp, z, vae_cfg, chunk_size=8, remat=False))
     contexts, uncond = jnp.asarray(contexts), jnp.asarray(uncond)
     key = jax.random.key(seed)
     jax.block_until_ready(fn(params, contexts[:batch_size], uncond, key))  # compile
@@ -84,7 +89,7 @@ def generate(cfg: UNet3DConfig, params, vae_cfg: VAEConfig, vae_params, spec: Sa
         t0 = time.perf_counter()
         z = jax.block_until_ready(fn(params, contexts[i:i + batch_size], uncond, jax.random.fold_in(key, i)))
         seconds += time.perf_counter() - t0
-        videos.append(np.asarray(decode(vae_params, z)))
+        videos.append(np.asarray(_decode(vae_params, z, vae_cfg)))
     return np.clip(np.concatenate(videos), -1.0, 1.0), seconds / len(contexts)
 
 

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hummingbird_jax.diffusion.schedule import NUM_TRAIN_TIMESTEPS, add_noise
+from experiments.toy_world.fitting import fit
+from hummingbird_jax.diffusion.schedule import NUM_TRAIN_TIMESTEPS, add_noise, alphas_cumprod
 from hummingbird_jax.models.unet3d import UNet3D, init_unet
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.training.models import unet_config
@@ -29,6 +30,8 @@ class TeacherTrainConfig:
     warmup: int = 50
     clip: float = 1.0
     uncond_prob: float = 0.1
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.99
     fps: int = 8
     seed: int = 4
 
@@ -38,9 +41,12 @@ def toy_teacher_config() -> UNet3DConfig:
     return unet_config("tiny-teacher")
 
 
-def diffusion_loss(params, cfg: UNet3DConfig, batch: dict, rng, uncond, uncond_prob: float):
+def diffusion_loss(params, cfg: UNet3DConfig, batch: dict, rng, uncond, uncond_prob: float,
+                   min_snr_gamma: float = 0.0):
     """MSE between the U-Net's eps and the noise added at ``t ~ U{0..999}`` (captions dropped with
-    probability ``uncond_prob``)."""
+    probability ``uncond_prob``). ``min_snr_gamma`` > 0 weights each sample by ``min(SNR, γ)/SNR``
+    (Min-SNR, Hang et al. 2023): the nearly clean timesteps, whose fine detail dominates an eps loss,
+    stop drowning out the noisy ones where layout and the caption's content are decided."""
     k_t, k_noise, k_drop = jax.random.split(rng, 3)
     x0 = batch["latents"]
     b = x0.shape[0]
@@ -49,44 +55,39 @@ def diffusion_loss(params, cfg: UNet3DConfig, batch: dict, rng, uncond, uncond_p
     drop = jax.random.bernoulli(k_drop, uncond_prob, (b, 1, 1))
     context = jnp.where(drop, uncond[None], batch["context"])
     eps = UNet3D(cfg).apply({"params": params}, add_noise(x0, noise, t), t, context, fps=batch["fps"])
-    return jnp.mean(jnp.square(eps.astype(jnp.float32) - noise))
+    per_sample = jnp.mean(jnp.square(eps.astype(jnp.float32) - noise), axis=tuple(range(1, x0.ndim)))
+    if min_snr_gamma > 0:
+        a = jnp.asarray(alphas_cumprod())[t]
+        snr = a / (1.0 - a)
+        per_sample = per_sample * jnp.minimum(snr, min_snr_gamma) / snr
+    return jnp.mean(per_sample)
 
 
 def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
-                  cfg: TeacherTrainConfig = TeacherTrainConfig(), params=None, start_step: int = 0,
+                  cfg: TeacherTrainConfig = TeacherTrainConfig(), params=None, ema=None, start_step: int = 0,
                   progress: bool = True, on_chunk=None, chunk: int = 200):
     """``latents (N, T, h, w, 4)``, ``contexts (N, 77, D)`` (one per clip), ``uncond (77, D)``.
 
-    Returns ``(params, history)``. ``on_chunk(params, step, history)`` is called every ``chunk`` steps
-    (the demo checkpoints there, so an interrupted run resumes from ``start_step``/``params``).
+    Returns ``(EMA params, history)``. ``on_chunk({'params', 'ema'}, step, history)`` is called every
+    ``chunk`` steps (the demo checkpoints there, so an interrupted run resumes from
+    ``start_step``/``params``/``ema``).
     """
-    from tqdm.auto import tqdm
-
     ucfg = toy_teacher_config()
-    rng = jax.random.key(cfg.seed)
     if params is None:
-        params = init_unet(ucfg, rng, frames=latents.shape[1], height=latents.shape[2], width=latents.shape[3])
+        params = init_unet(ucfg, jax.random.key(cfg.seed), frames=latents.shape[1], height=latents.shape[2],
+                           width=latents.shape[3])
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, max(cfg.steps, cfg.warmup + 1),
                                                   end_value=0.1 * cfg.lr)
     optimizer = optax.chain(optax.clip_by_global_norm(cfg.clip), optax.adamw(schedule, weight_decay=0.0))
-    opt_state = optimizer.init(params)
     uncond = jnp.asarray(uncond)
 
-    @jax.jit
-    def step(params, opt_state, batch, key):
-        loss, grads = jax.value_and_grad(diffusion_loss)(params, ucfg, batch, key, uncond, cfg.uncond_prob)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+    def batch_at(i):
+        idx = np.random.default_rng((cfg.seed, i)).choice(len(latents), cfg.batch_size,
+                                                          replace=len(latents) < cfg.batch_size)
+        return {"latents": latents[idx], "context": contexts[idx], "fps": np.full((cfg.batch_size,), cfg.fps, np.int32)}
 
-    history = []
-    for i in tqdm(range(start_step, cfg.steps), desc="teacher", initial=start_step, total=cfg.steps,
-                  disable=not progress):
-        order = np.random.default_rng((cfg.seed, i))
-        idx = order.choice(len(latents), cfg.batch_size, replace=len(latents) < cfg.batch_size)
-        batch = {"latents": jnp.asarray(latents[idx]), "context": jnp.asarray(contexts[idx]),
-                 "fps": jnp.full((cfg.batch_size,), cfg.fps, jnp.int32)}
-        params, opt_state, loss = step(params, opt_state, batch, jax.random.fold_in(rng, i))
-        history.append(float(loss))
-        if on_chunk is not None and (i + 1) % chunk == 0:
-            on_chunk(params, i + 1, history)
-    return params, history
+    def loss(p, batch, key):
+        return diffusion_loss(p, ucfg, batch, key, uncond, cfg.uncond_prob, cfg.min_snr_gamma)
+
+    return fit(loss, params, optimizer, batch_at, cfg.steps, seed=cfg.seed, desc="teacher", progress=progress,
+               ema_decay=cfg.ema_decay, ema=ema, start_step=start_step, on_chunk=on_chunk, chunk=chunk)

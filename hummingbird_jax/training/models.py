@@ -46,12 +46,14 @@ def unet_config(name: str, **overrides) -> UNet3DConfig:
 
 
 def vae_config(name: str, **overrides) -> VAEConfig:
-    """``sd-kl-f8`` (the real VAE) or ``tiny`` (32 channels, downsampling ×2)."""
+    """``sd-kl-f8`` (the real VAE), ``tiny`` (32 channels, downsampling ×2) or ``tiny-f4`` (×4)."""
     if name == "sd-kl-f8":
         return VAEConfig.sd_kl_f8(**overrides)
     if name == "tiny":
         return VAEConfig(ch=32, ch_mult=(1, 2), num_res_blocks=1, **overrides)
-    raise ValueError(f"unknown VAE {name!r}; expected sd-kl-f8 or tiny")
+    if name == "tiny-f4":
+        return VAEConfig(ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, **overrides)
+    raise ValueError(f"unknown VAE {name!r}; expected sd-kl-f8, tiny or tiny-f4")
 
 
 def text_config(name: str) -> CLIPTextConfig:

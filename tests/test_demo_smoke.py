@@ -1,0 +1,51 @@
+"""``hummingbird demo --preset smoke``: the whole toy-world run, every phase, through the real CLI.
+
+World → curation → judge → VAE → text → reward → teacher → stage 1 → stage 2 (with the reward) →
+evaluation, on the smallest sizes; then the same command again resumes and redoes nothing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+MODELS = ("teacher", "student_pruned", "student_stage1", "student_stage2")
+METRICS = {"steps", "semantic_accuracy", "temporal_consistency", "latency_s", "params"}
+
+
+def _demo(out):
+    command = [sys.executable, "-m", "hummingbird_jax.cli", "demo", "--preset", "smoke", "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_smoke_demo_runs_every_phase_writes_the_report_and_resumes(tmp_path):
+    out = tmp_path / "demo"
+    log = _demo(out)
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) == {*MODELS, "student_stage2_by_steps"}
+    for name in MODELS:
+        assert set(report[name]) == METRICS and 0.0 <= report[name]["semantic_accuracy"] <= 1.0
+    assert report["teacher"]["steps"] == 50 and report["student_stage2"]["steps"] == 4
+    assert [report["student_stage2_by_steps"][s]["steps"] for s in ("1", "2", "4", "8")] == [1, 2, 4, 8]
+    assert report["student_pruned"]["params"] == report["student_stage2"]["params"] < report["teacher"]["params"]
+    # the stage-2 student samples without a CFG pass, in 4 steps instead of 50 × 2
+    assert report["student_stage2"]["latency_s"] < report["teacher"]["latency_s"]
+
+    stage2 = json.loads((out / "stage2" / "metrics.json").read_text())
+    assert "reward/video_text" in stage2["metrics_logged"], stage2["metrics_logged"]
+    assert (out / "stage1" / "run" / "checkpoints").is_dir() and (out / "stage2" / "run" / "checkpoints").is_dir()
+    markdown = (out / "report.md").read_text()
+    assert "| teacher | ddim_cfg | 50 |" in markdown and "student_stage2_4" in markdown
+    with Image.open(out / "samples.gif") as grid:
+        assert grid.n_frames == 8
+    with Image.open(out / "loss_curves.png") as curves:
+        assert curves.size[0] > 300
+    assert "[evaluate] running" in log
+
+    again = _demo(out)
+    assert again.count("done already") == 10 and "[teacher] running" not in again
+    assert json.loads((out / "report.json").read_text()) == report
