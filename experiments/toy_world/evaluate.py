@@ -10,22 +10,35 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.toy_world.classifier import accuracy
-from experiments.toy_world.sampling import SamplerSpec, cost, generate, temporal_consistency
+from experiments.toy_world.sampling import SamplerSpec, compile_sampler, cost, generate, temporal_consistency
 
 STAGE2_STEPS = (1, 2, 4, 8)
 METRIC_KEYS = ("steps", "semantic_accuracy", "temporal_consistency", "latency_s", "params")
 
 
 def evaluate_model(name, cfg, params, spec: SamplerSpec, *, vae_cfg, vae_params, classifier_params, contexts,
-                   uncond, specs, latent_shape, seed: int = 0, batch_size: int = 8):
+                   uncond, specs, latent_shape, seed: int = 0, batch_size: int = 8, compiled=None):
     """Metrics of one model with one sampler (and its videos, for the GIF grid)."""
     videos, latency = generate(cfg, params, vae_cfg, vae_params, spec, contexts, uncond, seed=seed,
-                               latent_shape=latent_shape, batch_size=batch_size)
+                               latent_shape=latent_shape, batch_size=batch_size, compiled=compiled)
     judged = accuracy(classifier_params, videos, specs)
     c = cost(cfg, spec, latent_shape)
     return {"model": name, "sampler": spec.method, "steps": spec.steps, "semantic_accuracy": judged["all"],
             "accuracy_by_label": judged, "temporal_consistency": temporal_consistency(videos),
             "latency_s": latency, "params": c["params"], "flops": c["flops"]}, videos
+
+
+def compile_samplers(runs, uncond, *, latent_shape, batch_size: int = 8, workers: int = 2) -> list:
+    """Every ``(name, cfg, params, spec)`` run's sampler compiled on ``workers`` threads (compiling a
+    program uses one core; a 2-core machine compiles two at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(run):
+        _, cfg, params, spec = run
+        return compile_sampler(cfg, params, spec, uncond, latent_shape=latent_shape, batch_size=batch_size)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, runs))
 
 
 def report_json(results: dict) -> dict:

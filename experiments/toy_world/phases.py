@@ -190,7 +190,7 @@ def phase_stage2(out: Path, p: Preset, progress: bool) -> dict:
 def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     from hummingbird_jax.convert.prune import prune_teacher_to_student
     from hummingbird_jax.training.export import student_from_checkpoint
-    from experiments.toy_world.evaluate import STAGE2_STEPS, evaluate_model, gif_grid, report_json
+    from experiments.toy_world.evaluate import STAGE2_STEPS, compile_samplers, evaluate_model, gif_grid, report_json
     from experiments.toy_world.report import write_report
     from experiments.toy_world.sampling import SamplerSpec
     from experiments.toy_world.teacher import toy_teacher_config
@@ -211,14 +211,18 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     common = dict(vae_cfg=toy_vae_config(), vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
                   classifier_params=artifacts.load_params(out / "classifier" / "params.msgpack"),
                   contexts=contexts, uncond=uncond, specs=specs, latent_shape=latent_shape)
-    runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", 50)),
+    runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", p.teacher_sampling_steps)),
             ("student_pruned", stage1_cfg, pruned, SamplerSpec("ddim_cfg", 4)),
             ("student_stage1", stage1_cfg, stage1, SamplerSpec("ddim", 4))]
     runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s)) for s in STAGE2_STEPS]
+    print(f"[evaluate] compiling {len(runs)} samplers", flush=True)
+    batch_size = min(8, len(specs))
+    programs = compile_samplers(runs, uncond, latent_shape=latent_shape, batch_size=batch_size)
     results, videos = {}, {}
-    for name, cfg, params, spec in runs:
+    for (name, cfg, params, spec), program in zip(runs, programs):
         print(f"[evaluate] sampling {name} ({spec.method}, {spec.steps} steps)", flush=True)
-        results[name], videos[name] = evaluate_model(name, cfg, params, spec, **common)
+        results[name], videos[name] = evaluate_model(name, cfg, params, spec, **common, compiled=program,
+                                                     batch_size=batch_size)
     gif_grid({k: videos[k] for k in ("teacher", "student_pruned", "student_stage1", "student_stage2_4")},
              out / "samples.gif")
     summary = report_json(results)

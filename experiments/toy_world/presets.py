@@ -47,6 +47,7 @@ class Preset:
     reward: RewardTrainConfig
     teacher: TeacherTrainConfig
     eval_prompts: int = 24  # prompts sampled per model in the evaluation (spread over the world)
+    teacher_sampling_steps: int = 50  # the teacher's DDIM steps in the evaluation (VC2 samples with 50)
     text_seed: int = 2
 
 
@@ -60,6 +61,7 @@ def get_preset(name: str) -> Preset:
             RewardTrainConfig(steps=30, batch_size=16),
             TeacherTrainConfig(steps=3, batch_size=2, warmup=1),
             eval_prompts=4,
+            teacher_sampling_steps=10,
         )
     if name == "default":
         return Preset(name, WorldConfig(), ClassifierConfig(), VAETrainConfig(steps=250, batch_size=16, lr=2e-3),

@@ -76,30 +76,47 @@ def _decode(vae_params, latents, vae_cfg: VAEConfig):  # compiled once per VAE a
     return decode_video_latents(vae_params, latents, vae_cfg, chunk_size=8, remat=False)
 
 
-def generate(cfg: UNet3DConfig, params, vae_cfg: VAEConfig, vae_params, spec: SamplerSpec, contexts, uncond,
-             *, seed: int, latent_shape, batch_size: int = 8):
-    """Videos in [-1, 1] ``(N, T, H, W, 3)`` for ``contexts`` and the mean seconds per video of the
-    U-Net sampling (compiled once, timed on the second pass)."""
+def compile_sampler(cfg: UNet3DConfig, params, spec: SamplerSpec, uncond, *, latent_shape, batch_size: int):
+    """The sampling program for batches of ``batch_size`` contexts, compiled ahead of time (compiling
+    releases the GIL, so several models' samplers can compile on parallel threads)."""
     fn = jax.jit(lambda p, c, u, k: sample_latents(cfg, p, spec, c, u, k, latent_shape))
-    contexts, uncond = jnp.asarray(contexts), jnp.asarray(uncond)
+    contexts = jax.ShapeDtypeStruct((batch_size, *np.shape(uncond)), jnp.float32)
+    return fn.lower(params, contexts, jnp.asarray(uncond), jax.random.key(0)).compile()
+
+
+def generate(cfg: UNet3DConfig, params, vae_cfg: VAEConfig, vae_params, spec: SamplerSpec, contexts, uncond,
+             *, seed: int, latent_shape, batch_size: int = 8, compiled=None):
+    """Videos in [-1, 1] ``(N, T, H, W, 3)`` for ``contexts`` and the mean seconds per video of the
+    U-Net sampling (timed after compilation; ``compiled`` from :func:`compile_sampler`, else compiled
+    here). A last, partial batch is padded to ``batch_size`` and its padding dropped."""
+    if compiled is None:
+        compiled = compile_sampler(cfg, params, spec, uncond, latent_shape=latent_shape, batch_size=batch_size)
+    contexts, uncond = np.asarray(contexts, np.float32), jnp.asarray(uncond)
     key = jax.random.key(seed)
-    jax.block_until_ready(fn(params, contexts[:batch_size], uncond, key))  # compile
     videos, seconds = [], 0.0
     for i in range(0, len(contexts), batch_size):
+        part = contexts[i:i + batch_size]
+        batch = np.concatenate([part, np.repeat(part[-1:], batch_size - len(part), 0)])
         t0 = time.perf_counter()
-        z = jax.block_until_ready(fn(params, contexts[i:i + batch_size], uncond, jax.random.fold_in(key, i)))
+        z = jax.block_until_ready(compiled(params, jnp.asarray(batch), uncond, jax.random.fold_in(key, i)))
         seconds += time.perf_counter() - t0
-        videos.append(np.asarray(_decode(vae_params, z, vae_cfg)))
+        videos.append(np.asarray(_decode(vae_params, z, vae_cfg))[:len(part)])
     return np.clip(np.concatenate(videos), -1.0, 1.0), seconds / len(contexts)
 
 
 def cost(cfg: UNet3DConfig, spec: SamplerSpec, latent_shape) -> dict:
     """Parameters of the U-Net and FLOPs of sampling one video with ``spec``."""
-    frames, h, w, _ = latent_shape
+    params, flops = _unet_cost(cfg, tuple(latent_shape))
+    return {"params": params, "flops": spec.unet_calls * flops}
+
+
+@functools.lru_cache(maxsize=None)
+def _unet_cost(cfg: UNet3DConfig, latent_shape: tuple) -> tuple[int, float]:
+    """Parameter count and FLOPs of one forward (XLA's cost analysis traces the U-Net: done once per model)."""
     from hummingbird_jax.models.unet3d import unet_param_shapes
 
-    return {"params": count_params(unet_param_shapes(cfg)),
-            "flops": spec.unet_calls * forward_flops(cfg, frames, h, w)}
+    frames, h, w, _ = latent_shape
+    return count_params(unet_param_shapes(cfg)), forward_flops(cfg, frames, h, w)
 
 
 def temporal_consistency(videos: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """A small pixel-faithful VAE for the toy world: the engine's ``tiny`` AutoencoderKL, trained here.
 
 Same architecture as SD's KL-f8 at toy width (32 channels, two downsamplings: 32×32 frames → 8×8×4
-latents, 12× fewer numbers, which keeps the U-Nets cheap enough to train on a CPU). Trained on single frames with an MSE reconstruction loss and a weak KL term (the toy world
+latents, 12× fewer numbers, which keeps the U-Nets cheap enough to train on a CPU). Trained on single
+frames with an MSE reconstruction loss and a weak KL term (the toy world
 has no texture that would need LPIPS or a GAN). Afterwards the latent is rescaled so that
 ``scale_factor · z`` has unit standard deviation, as the diffusion schedule assumes: the encoder's
 last 1×1 conv is multiplied by ``k`` on the mean channels (``+2 ln k`` on the log-variance) and the
@@ -63,7 +64,8 @@ def train_vae(frames: np.ndarray, cfg: VAETrainConfig = VAETrainConfig(), progre
 
 def normalise_latent_scale(params, vcfg: VAEConfig, frames: np.ndarray):
     """Rescales the latent so ``scale_factor · mean`` has unit std over ``frames`` (reconstructions unchanged)."""
-    mean, _ = AutoencoderKL(vcfg).apply({"params": params}, jnp.asarray(frames), method=AutoencoderKL.encode)
+    encode = jax.jit(lambda p, x: AutoencoderKL(vcfg).apply({"params": p}, x, method=AutoencoderKL.encode)[0])
+    mean = encode(params, jnp.asarray(frames))
     k = 1.0 / (vcfg.scale_factor * float(jnp.std(mean)))
     e = vcfg.embed_dim
     params = jax.tree_util.tree_map(lambda a: a, params)  # a copy we may edit
@@ -75,6 +77,7 @@ def normalise_latent_scale(params, vcfg: VAEConfig, frames: np.ndarray):
     return {**params, "quant_conv": quant, "post_quant_conv": post}
 
 
+@jax.jit
 def reconstruct(params, videos) -> jnp.ndarray:
     """Videos ``(B, T, H, W, 3)`` through the posterior mean and back (what the U-Net's latents can hold)."""
     from hummingbird_jax.models.vae import decode_video_latents
