@@ -159,3 +159,21 @@ def test_bad_inputs_are_named():
         apply(cfg, params, dict(batch, timestep_cond=np.zeros((1, 3), np.float32)))
     with pytest.raises(ValueError, match="remat_policy"):
         tiny(remat_policy="sometimes")
+
+
+def test_norm_groups_keep_the_weights_and_change_what_the_norms_erase():
+    """With one channel per GroupNorm group every norm removes each channel's per-frame mean; fewer
+    groups keep it. Same parameter tree either way (GroupNorm's scale/bias are per channel)."""
+    base = UNet3DConfig(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
+                        context_dim=16, temporal_length=2, num_res_blocks=1)
+    grouped = base.replace(norm_groups=8)
+    assert jax.tree_util.tree_map(lambda a: a.shape, unet_param_shapes(base)) == \
+        jax.tree_util.tree_map(lambda a: a.shape, unet_param_shapes(grouped))
+    params = init_unet(base, jax.random.key(0), frames=2, height=4, width=4)
+    x = jax.random.normal(jax.random.key(1), (1, 2, 4, 4, 4))
+    context = jax.random.normal(jax.random.key(2), (1, 3, 16))
+    t = jnp.array([500])
+    one_per_group, eight_per_group = (UNet3D(c).apply({"params": params}, x, t, context) for c in (base, grouped))
+    assert float(jnp.max(jnp.abs(one_per_group - eight_per_group))) > 1e-3
+    with pytest.raises(ValueError, match="norm_groups=24"):
+        base.replace(norm_groups=24)

@@ -37,6 +37,7 @@ class TemporalConvBlock(nn.Module):
     channels: int
     dropout: float = 0.1
     deterministic: bool = True
+    norm_groups: int = 32
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
@@ -46,7 +47,8 @@ class TemporalConvBlock(nn.Module):
         y = x
         for i in range(1, 5):
             conv_index = 2 if i == 1 else 3  # conv1 has no Dropout slot in its Sequential
-            y = GroupNorm(epsilon=1e-5, param_dtype=self.param_dtype, name=f"conv{i}.0")(y.reshape(b, t * h * w, c))
+            y = GroupNorm(self.norm_groups, epsilon=1e-5, param_dtype=self.param_dtype,
+                          name=f"conv{i}.0")(y.reshape(b, t * h * w, c))
             y = nn.silu(y.reshape(x.shape))
             if i > 1:
                 y = nn.Dropout(self.dropout, deterministic=self.deterministic)(y)
@@ -63,6 +65,7 @@ class ResBlock(nn.Module):
     dropout: float = 0.0
     temporal_conv: bool = True
     deterministic: bool = True
+    norm_groups: int = 32
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
@@ -70,17 +73,18 @@ class ResBlock(nn.Module):
     def __call__(self, x, emb):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         out = self.out_channels
-        h = frame_norm(GroupNorm(param_dtype=self.param_dtype, name="in_layers.0"), x)
+        h = frame_norm(GroupNorm(self.norm_groups, param_dtype=self.param_dtype, name="in_layers.0"), x)
         h = per_frame(conv(out, (3, 3), "in_layers.2", **kw), nn.silu(h))
         emb_out = dense(out, "emb_layers.1", **kw)(nn.silu(emb))
         h = h + emb_out[:, None, None, None, :].astype(h.dtype)
-        h = frame_norm(GroupNorm(param_dtype=self.param_dtype, name="out_layers.0"), h)
+        h = frame_norm(GroupNorm(self.norm_groups, param_dtype=self.param_dtype, name="out_layers.0"), h)
         h = nn.Dropout(self.dropout, deterministic=self.deterministic)(nn.silu(h))
         h = per_frame(conv(out, (3, 3), "out_layers.3", **kw), h)
         skip = x if x.shape[-1] == out else per_frame(conv(out, (1, 1), "skip_connection", **kw), x)
         h = skip + h
         if self.temporal_conv:
-            h = TemporalConvBlock(out, deterministic=self.deterministic, name="temopral_conv", **kw)(h)
+            h = TemporalConvBlock(out, deterministic=self.deterministic, norm_groups=self.norm_groups,
+                                  name="temopral_conv", **kw)(h)
         return h
 
 

@@ -128,6 +128,7 @@ class _TransformerBase(nn.Module):
     attention: str = "auto"
     chunk_size: int = 512
     remat_policy: Any = None  # a jax.checkpoint policy, or None for no rematerialisation
+    norm_groups: int = 32
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
@@ -153,7 +154,8 @@ class SpatialTransformer(_TransformerBase):
     def __call__(self, x, context):
         b, t, hgt, wid, c = x.shape
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        h = GroupNorm(epsilon=1e-6, param_dtype=self.param_dtype, name="norm")(x.reshape(b * t, hgt * wid, c))
+        norm = GroupNorm(self.norm_groups, epsilon=1e-6, param_dtype=self.param_dtype, name="norm")
+        h = norm(x.reshape(b * t, hgt * wid, c))
         h = dense(self.heads * self.dim_head, "proj_in", **kw)(h.reshape(b, t * hgt * wid, c))
         h = self.blocks(h, context.astype(self.dtype), frames=t)
         h = dense(c, "proj_out", **kw)(h)
@@ -171,7 +173,8 @@ class TemporalTransformer(_TransformerBase):
     def __call__(self, x):
         b, t, hgt, wid, c = x.shape
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        h = GroupNorm(epsilon=1e-6, param_dtype=self.param_dtype, name="norm")(x.reshape(b, t * hgt * wid, c))
+        norm = GroupNorm(self.norm_groups, epsilon=1e-6, param_dtype=self.param_dtype, name="norm")
+        h = norm(x.reshape(b, t * hgt * wid, c))
         h = jnp.transpose(h.reshape(b, t, hgt * wid, c), (0, 2, 1, 3)).reshape(b * hgt * wid, t, c)
         h = dense(self.heads * self.dim_head, "proj_in", **kw)(h)
         h = self.blocks(h, None, frames=1)

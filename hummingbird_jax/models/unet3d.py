@@ -44,12 +44,13 @@ class _TimestepSequential(nn.Module):
         policy = _REMAT_POLICIES[cfg.remat_policy]
         resblock_cls = ResBlock if policy is None else nn.remat(ResBlock, policy=policy, prevent_cse=True)
         attn = dict(depth=cfg.transformer_depth, dropout=cfg.dropout, deterministic=self.deterministic,
-                    attention=cfg.attention, chunk_size=cfg.attention_chunk_size, remat_policy=policy, **kw)
+                    attention=cfg.attention, chunk_size=cfg.attention_chunk_size, remat_policy=policy,
+                    norm_groups=cfg.norm_groups, **kw)
         for index, (kind, args) in enumerate(self.layers):
             name = str(index)
             if kind == "res":
                 h = resblock_cls(args["out"], dropout=cfg.dropout, temporal_conv=cfg.temporal_conv,
-                                 deterministic=self.deterministic, name=name, **kw)(h, emb)
+                                 deterministic=self.deterministic, norm_groups=cfg.norm_groups, name=name, **kw)(h, emb)
             elif kind == "spatial":
                 h = SpatialTransformer(args["ch"], args["heads"], args["dim_head"], name=name, **attn)(h, context)
             elif kind == "temporal":
@@ -139,14 +140,15 @@ class UNet3D(nn.Module):
                 h = TemporalTransformer(cfg.model_channels, heads, dim_head, depth=cfg.transformer_depth,
                                         dropout=cfg.dropout, deterministic=deterministic, attention=cfg.attention,
                                         chunk_size=cfg.attention_chunk_size,
-                                        remat_policy=_REMAT_POLICIES[cfg.remat_policy], name="init_attn.0", **kw)(h)
+                                        remat_policy=_REMAT_POLICIES[cfg.remat_policy],
+                                        norm_groups=cfg.norm_groups, name="init_attn.0", **kw)(h)
             skips.append(h)
         if layout["middle_block"]:
             h = block(layout["middle_block"][0], name="middle_block")(h, emb, context)
         for index, layers in enumerate(layout["output_blocks"]):
             h = jnp.concatenate([h, skips.pop()], axis=-1)
             h = block(layers, name=f"output_blocks.{index}")(h, emb, context)
-        h = frame_norm(GroupNorm(param_dtype=kw["param_dtype"], name="out.0"), h)
+        h = frame_norm(GroupNorm(cfg.norm_groups, param_dtype=kw["param_dtype"], name="out.0"), h)
         out = per_frame(conv(cfg.out_channels, (3, 3), "out.2", **kw), nn.silu(h))
         return out.astype(x.dtype)
 

@@ -39,6 +39,10 @@ class UNet3DConfig:
     # Hummingbird / T2V-Turbo extensions.
     use_middle_block: bool = True
     time_cond_proj_dim: int | None = None
+    # GroupNorm groups (VideoCrafter2: 32). A narrow model needs fewer, so each group keeps several
+    # channels: with one channel per group every norm erases that channel's per-frame mean, which is
+    # where a clip's global colour and brightness live.
+    norm_groups: int = 32
     # Execution settings (not part of the weights).
     dtype: str = "float32"
     param_dtype: str = "float32"
@@ -58,8 +62,9 @@ class UNet3DConfig:
         bad = [name for name, flag in unsupported.items() if flag]
         if bad:
             raise ValueError(f"UNet3DConfig: settings not used by VideoCrafter2/Hummingbird are unsupported: {bad}")
-        if self.model_channels % 32 or any((self.model_channels * m) % 32 for m in self.channel_mult):
-            raise ValueError("UNet3DConfig: every level's channels must divide by 32 (GroupNorm groups)")
+        g = self.norm_groups
+        if g < 1 or self.model_channels % g or any((self.model_channels * m) % g for m in self.channel_mult):
+            raise ValueError(f"UNet3DConfig: every level's channels must divide by norm_groups={g} (GroupNorm groups)")
 
     @property
     def time_embed_dim(self) -> int:

@@ -26,9 +26,11 @@ from hummingbird_jax.rewards import HPSv2Reward, RewardModel
 GUIDANCE_EMBED_DIM = 256  # T2V-Turbo's time_cond_proj input width
 RANDOM = "random"
 
-# Tiny shapes for 2-core CPU runs (compiling dominates there): one U-Net level of 32 channels with attention.
+# Tiny shapes for 2-core CPU runs (compiling dominates there): one U-Net level of 32 channels with attention,
+# GroupNorm in 8 groups of 4 channels (32 groups would erase every channel's per-frame mean, and with it
+# a clip's colours: a toy teacher trained that way reached 0.056 eps-MSE in 400 steps against 0.036).
 _TINY_UNET = dict(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
-                  context_dim=32, temporal_length=4)
+                  context_dim=32, temporal_length=4, norm_groups=8)
 _TINY_TEXT = CLIPTextConfig(width=32, heads=2, layers=2)
 
 
