@@ -36,7 +36,7 @@ def fit(loss: Callable, params: Any, optimizer: optax.GradientTransformation, ba
         value, grads = jax.value_and_grad(loss, has_aux=has_aux)(params, batch, step_key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        ema = optax.incremental_update(params, ema, 1.0 - ema_decay)
+        ema = optax.incremental_update(params, ema, 1.0 - ema_decay) if ema_decay > 0 else params
         return params, ema, opt_state, value[1] if has_aux else value
 
     history = []
