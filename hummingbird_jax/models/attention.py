@@ -3,8 +3,9 @@
 ``xla``      ``jax.nn.dot_product_attention`` (XLA's fused or plain path).
 ``cudnn``    cuDNN flash attention: NVIDIA GPUs only, fp16/bf16 inputs.
 ``chunked``  query-chunked attention, one (batch·head) at a time: memory is bounded by
-             ``chunk_size × kv_len`` scores, and on CPUs it is several times faster than the plain
-             path for long sequences (spatial attention at 40×64 latents is 2,560 tokens per frame).
+             ``chunk_size × kv_len`` scores in the forward and the backward pass (each chunk is
+             recomputed there), and on CPUs it is several times faster than the plain path for long
+             sequences (spatial attention at 40×64 latents is 2,560 tokens per frame).
 ``auto``     cuDNN on NVIDIA for half precision; ``chunked`` for long sequences on CPU; ``xla``
              elsewhere (ROCm, TPU, short sequences). ROCm and CPU never get cuDNN.
 
@@ -99,7 +100,9 @@ def _chunked_attention(q, k, v, *, causal: bool, chunk_size: int):
             return out / jnp.sum(p, axis=-1, keepdims=True)
 
         starts = jnp.arange(n_chunks) * chunk
-        return jax.lax.map(one_chunk, (q_chunks, starts))
+        # Checkpointed: the backward pass recomputes each chunk's scores instead of keeping every
+        # chunk's probabilities, which together are the full (q_len, kv_len) matrix per head.
+        return jax.lax.map(jax.checkpoint(one_chunk, prevent_cse=False), (q_chunks, starts))
 
     out = jax.lax.map(one_head, (qh, kh, vh))  # (B·H, n_chunks, chunk, D)
     out = out.reshape(b * h, n_chunks * chunk, d)[:, :q_len]

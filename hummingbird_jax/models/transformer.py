@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from hummingbird_jax.models.attention import dot_product_attention
 from hummingbird_jax.models.layers import GroupNorm, dense, layer_norm
+from hummingbird_jax.models.remat import remat_call
 
 Dtype = Any
 
@@ -133,17 +134,15 @@ class _TransformerBase(nn.Module):
     param_dtype: Dtype = jnp.float32
 
     def blocks(self, h, context, frames):
-        block_cls = BasicTransformerBlock
-        if self.remat_policy is not None:
-            block_cls = nn.remat(BasicTransformerBlock, policy=self.remat_policy, prevent_cse=True)
         inner = self.heads * self.dim_head
         for i in range(self.depth):
-            h = block_cls(
+            block = BasicTransformerBlock(
                 inner, self.heads, self.dim_head, frames=frames, dropout=self.dropout,
                 deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
                 dtype=self.dtype,
                 param_dtype=self.param_dtype, name=f"transformer_blocks.{i}",
-            )(h, context)
+            )
+            h = remat_call(block, self.remat_policy, h, *(() if context is None else (context,)))
         return h
 
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from hummingbird_jax.diffusion.schedule import timestep_embedding
 from hummingbird_jax.models.layers import GroupNorm, conv, dense
+from hummingbird_jax.models.remat import remat_call
 from hummingbird_jax.models.resblock import Downsample, ResBlock, Upsample, frame_norm, per_frame
 from hummingbird_jax.models.transformer import SpatialTransformer, TemporalTransformer
 from hummingbird_jax.models.unet_config import UNet3DConfig
@@ -42,15 +43,15 @@ class _TimestepSequential(nn.Module):
         cfg = self.config
         kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))
         policy = _REMAT_POLICIES[cfg.remat_policy]
-        resblock_cls = ResBlock if policy is None else nn.remat(ResBlock, policy=policy, prevent_cse=True)
         attn = dict(depth=cfg.transformer_depth, dropout=cfg.dropout, deterministic=self.deterministic,
                     attention=cfg.attention, chunk_size=cfg.attention_chunk_size, remat_policy=policy,
                     norm_groups=cfg.norm_groups, **kw)
         for index, (kind, args) in enumerate(self.layers):
             name = str(index)
             if kind == "res":
-                h = resblock_cls(args["out"], dropout=cfg.dropout, temporal_conv=cfg.temporal_conv,
-                                 deterministic=self.deterministic, norm_groups=cfg.norm_groups, name=name, **kw)(h, emb)
+                res = ResBlock(args["out"], dropout=cfg.dropout, temporal_conv=cfg.temporal_conv,
+                               deterministic=self.deterministic, norm_groups=cfg.norm_groups, name=name, **kw)
+                h = remat_call(res, policy, h, emb)
             elif kind == "spatial":
                 h = SpatialTransformer(args["ch"], args["heads"], args["dim_head"], name=name, **attn)(h, context)
             elif kind == "temporal":
