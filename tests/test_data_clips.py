@@ -116,6 +116,20 @@ def test_default_tokenizer_is_openclip():
     np.testing.assert_array_equal(default_tokenize(["a corgi on the beach"]), tokenize(["a corgi on the beach"]))
 
 
+def test_training_input_tokenizes_to_the_text_encoders_context_length(corpus):
+    """A text tower built with a shorter context (the toy world's ``tiny-16``) gets prompts of that length."""
+    import ml_collections
+
+    from hummingbird_jax.text import tokenize
+    from hummingbird_jax.training.inputs import make_input
+
+    data = ml_collections.ConfigDict(dict(source="clips", path=str(corpus / "manifest.csv"), batch_size=2, frames=4,
+                                          size=(32, 48), max_stride=3, num_workers=0))
+    batch = next(make_input(data, seed=0, process_index=0, process_count=1, context_length=16))
+    assert batch["tokens"].shape == (2, 16)
+    np.testing.assert_array_equal(batch["tokens"], tokenize(list(batch["text"]), 16))
+
+
 def test_same_seed_gives_the_same_stream_and_another_seed_does_not(corpus):
     def first(seed, n=4):
         loader = clip_loader(str(corpus / "manifest.csv"), CFG, batch_size=2, seed=seed, shard_index=0, shard_count=1)

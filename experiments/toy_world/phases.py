@@ -16,7 +16,7 @@ import numpy as np
 
 from data_pipeline.manifest import write_json
 from experiments.toy_world import artifacts
-from experiments.toy_world.presets import Preset, latent_size
+from experiments.toy_world.presets import GUIDANCE, Preset, latent_size
 
 PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
 HELD_OUT_SEED = 50_000  # rendering seeds of the evaluation clips for the reward model
@@ -90,7 +90,8 @@ def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_text(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.text_encoder import context_separation, encode_captions, init_text_encoder
+    from experiments.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
+                                                    init_text_encoder)
     from experiments.toy_world.world import all_specs
 
     params = init_text_encoder(p.text_seed)
@@ -101,7 +102,9 @@ def phase_text(out: Path, p: Preset, progress: bool) -> dict:
     tmp = out / "text" / ".contexts.tmp.npz"
     np.savez(tmp, contexts=contexts, uncond=uncond)
     tmp.replace(out / "text" / "contexts.npz")
-    return {"context_separation": context_separation(params, [s.caption for s in all_specs()] + [""])}
+    every_caption = [s.caption for s in all_specs()]
+    return {"context_separation": context_separation(params, every_caption + [""]),
+            "caption_energy": caption_energy(params, every_caption)}
 
 
 def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
@@ -211,10 +214,10 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     common = dict(vae_cfg=toy_vae_config(), vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
                   classifier_params=artifacts.load_params(out / "classifier" / "params.msgpack"),
                   contexts=contexts, uncond=uncond, specs=specs, latent_shape=latent_shape)
-    runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", p.teacher_sampling_steps)),
-            ("student_pruned", stage1_cfg, pruned, SamplerSpec("ddim_cfg", 4)),
-            ("student_stage1", stage1_cfg, stage1, SamplerSpec("ddim", 4))]
-    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s)) for s in STAGE2_STEPS]
+    runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", p.teacher_sampling_steps, GUIDANCE)),
+            ("student_pruned", stage1_cfg, pruned, SamplerSpec("ddim_cfg", 4, GUIDANCE)),
+            ("student_stage1", stage1_cfg, stage1, SamplerSpec("ddim", 4, GUIDANCE))]
+    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s, GUIDANCE)) for s in STAGE2_STEPS]
     print(f"[evaluate] compiling {len(runs)} samplers", flush=True)
     batch_size = min(8, len(specs))
     programs = compile_samplers(runs, uncond, latent_shape=latent_shape, batch_size=batch_size)

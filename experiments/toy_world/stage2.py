@@ -15,7 +15,7 @@ it by import path.
 
 from ml_collections import ConfigDict
 
-from experiments.toy_world.presets import distillation_config
+from experiments.toy_world.presets import GUIDANCE, distillation_config
 
 REWARD_KIND = "experiments.toy_world.reward:ToyVideoTextReward"
 
@@ -25,7 +25,7 @@ def get_config(variant: str = "default"):
     c.models.student_init = ""
     c.optim.update(dict(lr=2e-4, weight_decay=0.0, clip=1.0))
     c.trainable.update(dict(mode="full"))
-    c.loss = dict(num_ddim_steps=50, w_min=5.0, w_max=15.0, huber_c=0.001, target="online")
+    c.loss = dict(num_ddim_steps=50, w_min=GUIDANCE - 1.0, w_max=GUIDANCE + 1.0, huber_c=0.001, target="online")
     c.rewards = ConfigDict({"video_text": dict(kind=REWARD_KIND, size="", checkpoint="", weight=1.0, frames=8,
                                                mode="strided", remat=False)})
     return c

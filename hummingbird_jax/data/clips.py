@@ -21,11 +21,12 @@ from hummingbird_jax.data.pipeline import Loader, Skipped, make_loader, shard_bo
 Tokenizer = Callable[[Sequence[str]], np.ndarray]
 
 
-def default_tokenize(texts: Sequence[str]) -> np.ndarray:
-    """OpenCLIP tokens ``(B, 77)`` int32; imported on first use so workers load it only if needed."""
+def default_tokenize(texts: Sequence[str], context_length: int = 77) -> np.ndarray:
+    """OpenCLIP tokens ``(B, context_length)`` int32 (77 for OpenCLIP's towers; a text encoder built
+    with a shorter context gets shorter sequences); imported on first use so workers load it only if needed."""
     from hummingbird_jax.text import tokenize
 
-    return np.asarray(tokenize(list(texts)), np.int32)
+    return np.asarray(tokenize(list(texts), context_length), np.int32)
 
 
 @dataclasses.dataclass(frozen=True)

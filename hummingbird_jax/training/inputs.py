@@ -14,6 +14,7 @@ shard. Only the fields the step reads go to the devices.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import grain
 import numpy as np
@@ -54,15 +55,16 @@ def local_batch_size(global_batch: int, process_count: int) -> int:
     return global_batch // process_count
 
 
-def make_input(c, seed: int, process_index: int, process_count: int) -> Loader:
-    """The per-process batch iterator for the config's ``data`` section."""
+def make_input(c, seed: int, process_index: int, process_count: int, context_length: int = 77) -> Loader:
+    """The per-process batch iterator for the config's ``data`` section; prompts become
+    ``context_length`` tokens, the text encoder's sequence length."""
     batch = local_batch_size(int(c.batch_size), process_count)
     source = c.source
     if source == "synthetic":
         shard_index, shard_count = shard_bounds(process_index, process_count)
         ds = shard_shuffle_repeat(range(int(c.synthetic_examples)), seed=seed, shard_index=shard_index,
                                   shard_count=shard_count)
-        ds = ds.map(SyntheticLatents(int(c.frames), tuple(c.latent_size), seed))
+        ds = ds.map(SyntheticLatents(int(c.frames), tuple(c.latent_size), seed, context_length))
         return make_loader(ds, batch_size=batch, give_up_after=1,
                            read_options=grain.ReadOptions(num_threads=1, prefetch_buffer_size=2), name="synthetic")
     if source == "latents":
@@ -71,14 +73,18 @@ def make_input(c, seed: int, process_index: int, process_count: int) -> Loader:
         spec = read_spec(c.path)
         if spec.frames != int(c.frames):
             raise ValueError(f"data.frames={c.frames} but the latents at {c.path} hold {spec.frames}-frame clips")
+        if spec.context_length != context_length:
+            raise ValueError(f"the latents at {c.path} hold {spec.context_length}-token prompts; the text encoder "
+                             f"(models.text) reads {context_length}")
         return latent_loader(c.path, batch_size=batch, seed=seed, num_workers=int(c.num_workers),
                              shard_index=process_index, shard_count=process_count)
     if source == "clips":
-        from hummingbird_jax.data.clips import ClipConfig, clip_loader
+        from hummingbird_jax.data.clips import ClipConfig, clip_loader, default_tokenize
 
         clip_cfg = ClipConfig(frames=int(c.frames), size=tuple(c.size), max_stride=int(c.max_stride))
+        tokenizer = functools.partial(default_tokenize, context_length=context_length)
         return clip_loader(c.path, clip_cfg, batch_size=batch, seed=seed, num_workers=int(c.num_workers),
-                           shard_index=process_index, shard_count=process_count)
+                           tokenizer=tokenizer, shard_index=process_index, shard_count=process_count)
     raise ValueError(f"data.source = {source!r}; expected one of {SOURCES}")
 
 

@@ -32,6 +32,9 @@ RANDOM = "random"
 _TINY_UNET = dict(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
                   context_dim=32, temporal_length=4, norm_groups=8)
 _TINY_TEXT = CLIPTextConfig(width=32, heads=2, layers=2)
+# Short prompts (the toy world's captions are at most 14 tokens): a 16-token context keeps padding
+# states from outnumbering the words the U-Net has to read.
+_TINY_TEXT_16 = dataclasses.replace(_TINY_TEXT, context_length=16)
 
 
 def unet_config(name: str, **overrides) -> UNet3DConfig:
@@ -59,12 +62,15 @@ def vae_config(name: str, **overrides) -> VAEConfig:
 
 
 def text_config(name: str) -> CLIPTextConfig:
-    """``vit-h-14`` (OpenCLIP's text tower, VideoCrafter2's conditioner) or ``tiny``."""
+    """``vit-h-14`` (OpenCLIP's text tower, VideoCrafter2's conditioner), ``tiny`` or ``tiny-16``
+    (the tiny tower with a 16-token context)."""
     if name == "vit-h-14":
         return CLIPTextConfig.vit_h_14()
     if name == "tiny":
         return _TINY_TEXT
-    raise ValueError(f"unknown text encoder {name!r}; expected vit-h-14 or tiny")
+    if name == "tiny-16":
+        return _TINY_TEXT_16
+    raise ValueError(f"unknown text encoder {name!r}; expected vit-h-14, tiny or tiny-16")
 
 
 def reward_model(kind: str, size: str, dtype: str, remat: bool) -> RewardModel:

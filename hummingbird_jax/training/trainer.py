@@ -152,14 +152,14 @@ def train(config, workdir: str, *, max_steps: int | None = None) -> dict:
     mesh = make_mesh(config.mesh)
     batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(("data", "fsdp")))
 
-    # Input pipeline (this process's shard; the Grain state is checkpointed with the model).
-    loader = make_input(config.data, config.seed, jax.process_index(), jax.process_count())
-
     # Models: shapes and shardings first (eval_shape), then the weights, placed straight into them.
     from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
     from hummingbird_jax.text import tokenize
 
     models = build_model_set(config)
+    # Input pipeline (this process's shard; the Grain state is checkpointed with the model).
+    loader = make_input(config.data, config.seed, jax.process_index(), jax.process_count(),
+                        context_length=models.text.context_length)
     spec = TrainableSpec.from_config(config.trainable)
     student_shardings = logical_param_shardings(unet_abstract_variables(models.student)["params"], mesh)
     teacher_shardings = logical_param_shardings(unet_abstract_variables(models.teacher)["params"], mesh)
