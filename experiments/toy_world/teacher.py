@@ -75,7 +75,7 @@ def diffusion_loss(params, cfg: UNet3DConfig, batch: dict, rng, uncond, uncond_p
 def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
                   cfg: TeacherTrainConfig = TeacherTrainConfig(), params=None, ema=None, start_step: int = 0,
                   progress: bool = True, on_chunk=None, chunk: int = 200):
-    """``latents (N, T, h, w, 4)``, ``contexts (N, 77, D)`` (one per clip), ``uncond (77, D)``.
+    """``latents (N, T, h, w, 4)``, ``contexts (N, L, D)`` (one per clip, L the text context length), ``uncond (L, D)``.
 
     Returns ``(EMA params, history)``. ``on_chunk({'params', 'ema'}, step, history)`` is called every
     ``chunk`` steps (the demo checkpoints there, so an interrupted run resumes from
