@@ -210,8 +210,9 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     stage1, stage1_cfg = student_from_checkpoint(artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
     stage2, stage2_cfg = student_from_checkpoint(artifacts.load_json(out / "stage2" / "metrics.json")["checkpoint"])
     pruned = prune_teacher_to_student(teacher, stage1_cfg, teacher_cfg)
-    latent_shape = (p.world.frames, *latent_size(p.world.size), toy_vae_config().embed_dim)
-    common = dict(vae_cfg=toy_vae_config(), vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
+    vae_cfg = toy_vae_config()
+    latent_shape = (p.world.frames, *latent_size(p.world.size), vae_cfg.embed_dim)
+    common = dict(vae_cfg=vae_cfg, vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
                   classifier_params=artifacts.load_params(out / "classifier" / "params.msgpack"),
                   contexts=contexts, uncond=uncond, specs=specs, latent_shape=latent_shape)
     runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", p.teacher_sampling_steps, GUIDANCE)),

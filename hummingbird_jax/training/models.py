@@ -32,7 +32,7 @@ RANDOM = "random"
 _TINY_UNET = dict(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
                   context_dim=32, temporal_length=4, norm_groups=8)
 _TINY_TEXT = CLIPTextConfig(width=32, heads=2, layers=2)
-# Short prompts (the toy world's captions are at most 14 tokens): a 16-token context keeps padding
+# Short prompts (the toy world's captions are at most 13 tokens with SOT and EOT): a 16-token context keeps padding
 # states from outnumbering the words the U-Net has to read.
 _TINY_TEXT_16 = dataclasses.replace(_TINY_TEXT, context_length=16)
 
