@@ -12,9 +12,11 @@ from hummingbird_jax.models.unet_config import UNet3DConfig
 
 UNET_PREFIX = "model.diffusion_model."
 
-# init_attn's projections are Conv1d(k=1) in the checkpoint; every other projection is a Linear.
+# init_attn's projections are Conv1d(k=1) in the checkpoint; every other projection is a Linear. The
+# relative-position tables (use_relative_position) are stored as they are, (distances, dim_head).
 UNET_RULES: list[Rule] = [
     Rule(r"(init_attn\.0/proj_(?:in|out))/kernel", r"\1/weight", "conv1d_as_dense"),
+    Rule(r"(.*/relative_position_[kv])/embeddings_table", r"\1/embeddings_table", "none"),
     *default_rules(),
 ]
 

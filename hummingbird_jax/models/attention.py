@@ -9,6 +9,9 @@
 ``auto``     cuDNN on NVIDIA for half precision; ``chunked`` for long sequences on CPU; ``xla``
              elsewhere (ROCm, TPU, short sequences). ROCm and CPU never get cuDNN.
 
+:func:`relative_position_attention` is the temporal attention with learned relative-position
+embeddings (LVDM's ``use_relative_position``), a plain einsum: it only runs over frames.
+
 Shapes follow ``jax.nn.dot_product_attention``: ``q (B, Lq, H, D)``, ``k, v (B, Lk, H, D)``. Scores
 and softmax are computed in float32 whatever the input dtype.
 """
@@ -107,3 +110,22 @@ def _chunked_attention(q, k, v, *, causal: bool, chunk_size: int):
     out = jax.lax.map(one_head, (qh, kh, vh))  # (B·H, n_chunks, chunk, D)
     out = out.reshape(b * h, n_chunks * chunk, d)[:, :q_len]
     return jnp.transpose(out.reshape(b, h, q_len, d), (0, 2, 1, 3)).astype(q.dtype)
+
+
+def relative_position_attention(q, k, v, table_k, table_v, max_distance: int):
+    """Self-attention with learned relative positions (Shaw et al. 2018, as LVDM's temporal attention):
+    ``score[i, j] = q_i · (k_j + table_k[d]) / √D`` and ``out_i = Σ_j p_ij (v_j + table_v[d])`` where
+    ``d = clip(j − i, −max_distance, max_distance) + max_distance``. Without it temporal attention is
+    blind to frame order, so the direction of a motion can only come from the temporal convolutions.
+
+    ``q, k, v (B, L, H, D)``; ``table_k, table_v (2·max_distance + 1, D)``, shared by the heads.
+    """
+    length, d = q.shape[1], q.shape[-1]
+    pos = jnp.arange(length)
+    index = jnp.clip(pos[None, :] - pos[:, None], -max_distance, max_distance) + max_distance  # (Lq, Lk)
+    rel_k, rel_v = table_k[index].astype(q.dtype), table_v[index].astype(q.dtype)  # (Lq, Lk, D)
+    f32 = dict(preferred_element_type=jnp.float32)
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, **f32) + jnp.einsum("bqhd,qkd->bhqk", q, rel_k, **f32)
+    p = jax.nn.softmax(scores / math.sqrt(d), axis=-1).astype(v.dtype)
+    out = jnp.einsum("bhqk,bkhd->bqhd", p, v, **f32) + jnp.einsum("bhqk,qkd->bqhd", p, rel_v, **f32)
+    return out.astype(q.dtype)

@@ -15,19 +15,36 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from hummingbird_jax.models.attention import dot_product_attention
+from hummingbird_jax.models.attention import dot_product_attention, relative_position_attention
 from hummingbird_jax.models.layers import GroupNorm, dense, layer_norm
 from hummingbird_jax.models.remat import remat_call
 
 Dtype = Any
 
 
+class RelativePositionTable(nn.Module):
+    """``embeddings_table (2·max_distance + 1, dim)``: one learned vector per clipped distance."""
+
+    max_distance: int
+    dim: int
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self):
+        init = nn.with_logical_partitioning(nn.initializers.xavier_uniform(), (None, "norm"))
+        return self.param("embeddings_table", init, (2 * self.max_distance + 1, self.dim), self.param_dtype)
+
+
 class CrossAttention(nn.Module):
-    """Multi-head attention: ``to_q/k/v`` without bias, ``to_out.0`` with bias."""
+    """Multi-head attention: ``to_q/k/v`` without bias, ``to_out.0`` with bias.
+
+    ``relative_positions > 0`` (self-attention only) adds LVDM's learned relative-position tables
+    ``relative_position_k/v.embeddings_table`` for distances up to that many tokens."""
 
     heads: int
     dim_head: int
     query_dim: int
+    relative_positions: int = 0
     dropout: float = 0.0
     deterministic: bool = True
     attention: str = "auto"
@@ -49,7 +66,15 @@ class CrossAttention(nn.Module):
         q = q.reshape(b * groups, length // groups, self.heads, self.dim_head)
         k = k.reshape(b * groups, k.shape[1] // groups, self.heads, self.dim_head)
         v = v.reshape(b * groups, v.shape[1] // groups, self.heads, self.dim_head)
-        out = dot_product_attention(q, k, v, implementation=self.attention, chunk_size=self.chunk_size).reshape(b, length, inner)
+        if self.relative_positions:
+            if context is not None:
+                raise ValueError("relative positions apply to self-attention only (context must be None)")
+            tables = [RelativePositionTable(self.relative_positions, self.dim_head, self.param_dtype,
+                                            name=f"relative_position_{which}")() for which in "kv"]
+            out = relative_position_attention(q, k, v, *tables, self.relative_positions)
+        else:
+            out = dot_product_attention(q, k, v, implementation=self.attention, chunk_size=self.chunk_size)
+        out = out.reshape(b, length, inner)
         out = dense(self.query_dim, "to_out.0", **kw)(out)
         return nn.Dropout(self.dropout, deterministic=self.deterministic)(out)
 
@@ -94,6 +119,7 @@ class BasicTransformerBlock(nn.Module):
     heads: int
     dim_head: int
     frames: int = 1
+    relative_positions: int = 0  # for both attentions: a temporal block's attn2 is self-attention too
     dropout: float = 0.0
     deterministic: bool = True
     attention: str = "auto"
@@ -103,7 +129,8 @@ class BasicTransformerBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, context=None):
-        attn = dict(heads=self.heads, dim_head=self.dim_head, query_dim=self.dim, dropout=self.dropout,
+        attn = dict(heads=self.heads, dim_head=self.dim_head, query_dim=self.dim,
+                    relative_positions=self.relative_positions, dropout=self.dropout,
                     deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
                     dtype=self.dtype, param_dtype=self.param_dtype)
 
@@ -130,6 +157,7 @@ class _TransformerBase(nn.Module):
     chunk_size: int = 512
     remat_policy: Any = None  # a jax.checkpoint policy, or None for no rematerialisation
     norm_groups: int = 32
+    relative_positions: int = 0  # temporal only: LVDM's temporal_length when use_relative_position
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
@@ -137,7 +165,8 @@ class _TransformerBase(nn.Module):
         inner = self.heads * self.dim_head
         for i in range(self.depth):
             block = BasicTransformerBlock(
-                inner, self.heads, self.dim_head, frames=frames, dropout=self.dropout,
+                inner, self.heads, self.dim_head, frames=frames, relative_positions=self.relative_positions,
+                dropout=self.dropout,
                 deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
                 dtype=self.dtype,
                 param_dtype=self.param_dtype, name=f"transformer_blocks.{i}",

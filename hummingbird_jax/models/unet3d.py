@@ -30,6 +30,11 @@ _REMAT_POLICIES = {
 }
 
 
+def _relative_positions(cfg: UNet3DConfig) -> int:
+    """Longest relative distance with its own embedding in temporal attention (0: no positions)."""
+    return cfg.temporal_length if cfg.use_relative_position else 0
+
+
 class _TimestepSequential(nn.Module):
     """One ``input_blocks.N`` / ``output_blocks.N`` entry: a list of layers run in order, each fed
     what it needs (ResBlocks the embedding, spatial transformers the context)."""
@@ -55,7 +60,8 @@ class _TimestepSequential(nn.Module):
             elif kind == "spatial":
                 h = SpatialTransformer(args["ch"], args["heads"], args["dim_head"], name=name, **attn)(h, context)
             elif kind == "temporal":
-                h = TemporalTransformer(args["ch"], args["heads"], args["dim_head"], name=name, **attn)(h)
+                h = TemporalTransformer(args["ch"], args["heads"], args["dim_head"], name=name,
+                                        relative_positions=_relative_positions(cfg), **attn)(h)
             elif kind == "down":
                 h = Downsample(args["ch"], name=name, **kw)(h)
             elif kind == "up":
@@ -142,7 +148,8 @@ class UNet3D(nn.Module):
                                         dropout=cfg.dropout, deterministic=deterministic, attention=cfg.attention,
                                         chunk_size=cfg.attention_chunk_size,
                                         remat_policy=_REMAT_POLICIES[cfg.remat_policy],
-                                        norm_groups=cfg.norm_groups, name="init_attn.0", **kw)(h)
+                                        norm_groups=cfg.norm_groups, relative_positions=_relative_positions(cfg),
+                                        name="init_attn.0", **kw)(h)
             skips.append(h)
         if layout["middle_block"]:
             h = block(layout["middle_block"][0], name="middle_block")(h, emb, context)

@@ -55,13 +55,15 @@ class UNet3DConfig:
             raise ValueError(f"remat_policy {self.remat_policy!r}; expected one of {REMAT_POLICIES}")
         unsupported = {
             "temporal_selfatt_only": not self.temporal_selfatt_only,
-            "use_relative_position": self.use_relative_position,
             "use_causal_attention": self.use_causal_attention,
             "use_linear": not self.use_linear,
         }
         bad = [name for name, flag in unsupported.items() if flag]
         if bad:
             raise ValueError(f"UNet3DConfig: settings not used by VideoCrafter2/Hummingbird are unsupported: {bad}")
+        if self.use_relative_position and self.temporal_length < 1:
+            raise ValueError(f"UNet3DConfig: use_relative_position needs temporal_length >= 1 (the longest "
+                             f"relative distance with its own embedding), got {self.temporal_length}")
         g = self.norm_groups
         if g < 1 or self.model_channels % g or any((self.model_channels * m) % g for m in self.channel_mult):
             raise ValueError(f"UNet3DConfig: every level's channels must divide by norm_groups={g} (GroupNorm groups)")
