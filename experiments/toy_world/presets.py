@@ -11,7 +11,11 @@ from experiments.toy_world.teacher import TeacherTrainConfig
 from experiments.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
 
 PRESETS = ("smoke", "default", "full")
-DISTILL_STEPS = {"smoke": 2, "default": 200, "full": 1000}
+# Engine steps (batch 8; smoke: batch 2) of each distillation stage. Stage 1 has to rebuild what pruning
+# removed, the caption → colour pathway included, and its step is ~3× cheaper than stage 2's (no reward,
+# no decode), so it gets the longer run.
+STAGE1_STEPS = {"smoke": 2, "default": 400, "full": 2000}
+STAGE2_STEPS = {"smoke": 2, "default": 120, "full": 1000}
 # Classifier-free guidance scale of the toy world, for sampling, the stage-1 target and the middle of
 # stage 2's w range. VC2's 7.5 over-saturates a toy teacher: its colours clip and its backgrounds break
 # up, and the judge's accuracy on its samples drops (0.17 at 2-3 against 0.08 at 7.5 for one teacher).
@@ -24,20 +28,22 @@ def latent_size(frame_size) -> tuple[int, int]:
     return frame_size[0] // factor, frame_size[1] // factor
 
 
-def distillation_config(loss: str, variant: str):
+def distillation_config(loss: str, variant: str, steps: dict[str, int]):
     """What stage 1 and stage 2 on the toy world share: the toy models, clips from the curated
-    manifest (32×32, 8 frames, 8×8 latents), float32, frequent checkpoints."""
+    manifest at the preset's frame size and length, float32, frequent checkpoints.
+    ``steps`` maps each preset (= engine variant) to the stage's step count."""
     from hummingbird_jax.training.config import common
 
-    if variant not in DISTILL_STEPS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(DISTILL_STEPS)}")
+    if variant not in PRESETS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {PRESETS}")
+    world = get_preset(variant).world
     c = common(loss)
-    c.total_steps, c.checkpoint_every, c.log_every = DISTILL_STEPS[variant], 50, 1
+    c.total_steps, c.checkpoint_every, c.log_every = steps[variant], 50, 1
     c.async_checkpoints = False
     c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=TOY_VAE, text="tiny-16", weights=""))
     c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
-    c.data.update(dict(source="clips", path="", batch_size=2 if variant == "smoke" else 8, frames=8, size=(32, 32),
-                       max_stride=1, latent_size=latent_size((32, 32)), num_workers=0))
+    c.data.update(dict(source="clips", path="", batch_size=2 if variant == "smoke" else 8, frames=world.frames,
+                       size=world.size, max_stride=1, latent_size=latent_size(world.size), num_workers=0))
     c.sample_prompts = []
     return c
 
@@ -50,7 +56,7 @@ class Preset:
     vae: VAETrainConfig
     reward: RewardTrainConfig
     teacher: TeacherTrainConfig
-    eval_prompts: int = 24  # prompts sampled per model in the evaluation (spread over the world)
+    eval_prompts: int = 24  # prompts sampled per model in the evaluation (spread over the 120 captions)
     teacher_sampling_steps: int = 50  # the teacher's DDIM steps in the evaluation (VC2 samples with 50)
     text_seed: int = 2
 
@@ -69,7 +75,7 @@ def get_preset(name: str) -> Preset:
         )
     if name == "default":
         return Preset(name, WorldConfig(), ClassifierConfig(), VAETrainConfig(steps=250, batch_size=16, lr=2e-3),
-                      RewardTrainConfig(), TeacherTrainConfig(steps=1500, batch_size=8))
+                      RewardTrainConfig(), TeacherTrainConfig(steps=1200, batch_size=8), eval_prompts=60)
     if name == "full":
         return Preset(name, WorldConfig(clips_per_caption=4), ClassifierConfig(steps=1000),
                       VAETrainConfig(steps=1500, batch_size=32), RewardTrainConfig(steps=1000),

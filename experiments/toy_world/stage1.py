@@ -6,12 +6,12 @@ training engine. ``models.weights`` is the converted directory the teacher phase
         --set models.weights=OUT/models --set data.path=OUT/curation/manifest.csv
 """
 
-from experiments.toy_world.presets import GUIDANCE, distillation_config
+from experiments.toy_world.presets import STAGE1_STEPS, GUIDANCE, distillation_config
 
 
 def get_config(variant: str = "default"):
-    c = distillation_config("distill", variant)
+    c = distillation_config("distill", variant, STAGE1_STEPS)
     c.models.student_init = "prune"
-    c.optim.update(dict(lr=5e-4, weight_decay=0.01, clip=0.5))
+    c.optim.update(dict(lr=1e-3, weight_decay=0.01, clip=0.5))
     c.loss = dict(guidance_scale=GUIDANCE, use_scale_arr=False)
     return c

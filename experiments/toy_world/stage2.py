@@ -15,13 +15,13 @@ it by import path.
 
 from ml_collections import ConfigDict
 
-from experiments.toy_world.presets import GUIDANCE, distillation_config
+from experiments.toy_world.presets import STAGE2_STEPS, GUIDANCE, distillation_config
 
 REWARD_KIND = "experiments.toy_world.reward:ToyVideoTextReward"
 
 
 def get_config(variant: str = "default"):
-    c = distillation_config("turbo", variant)
+    c = distillation_config("turbo", variant, STAGE2_STEPS)
     c.models.student_init = ""
     c.optim.update(dict(lr=2e-4, weight_decay=0.0, clip=1.0))
     c.trainable.update(dict(mode="full"))
