@@ -38,3 +38,16 @@ def test_stage_configs_are_valid_engine_experiments(tmp_path):
         validate(config)
         with pytest.raises(ValueError, match="unknown variant 'tiny'"):
             load_experiment(f"experiments/toy_world/{name}.py", "tiny")
+
+
+def test_stage_configs_follow_the_presets_world_and_step_counts():
+    from hummingbird_jax.training.config import load_experiment
+    from experiments.toy_world.presets import PRESETS, STAGE1_STEPS, STAGE2_STEPS, latent_size
+
+    for variant in PRESETS:
+        world = get_preset(variant).world
+        for name, steps in (("stage1", STAGE1_STEPS), ("stage2", STAGE2_STEPS)):
+            config = load_experiment(f"experiments/toy_world/{name}.py", variant)
+            assert config.total_steps == steps[variant]
+            assert tuple(config.data.size) == world.size and config.data.frames == world.frames
+            assert tuple(config.data.latent_size) == latent_size(world.size)
