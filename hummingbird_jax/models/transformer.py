@@ -166,10 +166,9 @@ class _TransformerBase(nn.Module):
         for i in range(self.depth):
             block = BasicTransformerBlock(
                 inner, self.heads, self.dim_head, frames=frames, relative_positions=self.relative_positions,
-                dropout=self.dropout,
-                deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
-                dtype=self.dtype,
-                param_dtype=self.param_dtype, name=f"transformer_blocks.{i}",
+                dropout=self.dropout, deterministic=self.deterministic, attention=self.attention,
+                chunk_size=self.chunk_size, dtype=self.dtype, param_dtype=self.param_dtype,
+                name=f"transformer_blocks.{i}",
             )
             h = remat_call(block, self.remat_policy, h, *(() if context is None else (context,)))
         return h
