@@ -293,3 +293,14 @@ def test_scene_rows_from_the_split_stage_stay_inside_their_scene(corpus):
         indices = [frame_index(f) for f in batch["video"][i]]
         lo, hi = (0, 40) if batch["text"][i] == "first scene" else (70, 80)
         assert lo <= min(indices) and max(indices) < hi
+
+
+def test_synthetic_prompts_fit_a_short_context():
+    """Synthetic prompts (3–11 random words) are cut to fit a short text context, SOT and EOT included."""
+    from hummingbird_jax.text import EOT_TOKEN, SOT_TOKEN
+    from hummingbird_jax.training.inputs import SyntheticLatents
+
+    for context_length in (6, 16, 77):
+        for index in range(20):
+            tokens = SyntheticLatents(2, (4, 4), seed=0, context_length=context_length)(index)["tokens"]
+            assert tokens.shape == (context_length,) and tokens[0] == SOT_TOKEN and (tokens == EOT_TOKEN).sum() == 1

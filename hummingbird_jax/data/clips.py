@@ -150,9 +150,10 @@ def clip_loader(
     drop_remainder: bool = True,
     read_threads: int = 1,
 ) -> Loader:
-    """Batches of clips for this process: ``video (b,t,h,w,3)`` float32 in [-1, 1], ``tokens (b,77)``
-    int32, ``fps (b,)`` int32, plus ``stride``, ``start``, ``fps_orig``, ``index``, ``text``, ``path``
-    and any extra manifest columns. ``batch_size`` is per process.
+    """Batches of clips for this process: ``video (b,t,h,w,3)`` float32 in [-1, 1], ``tokens (b, L)``
+    int32 (L the tokenizer's context length, 77 by default), ``fps (b,)`` int32, plus ``stride``,
+    ``start``, ``fps_orig``, ``index``, ``text``, ``path`` and any extra manifest columns.
+    ``batch_size`` is per process.
 
     ``num_workers`` worker processes decode in parallel (0: in this process); each decodes with
     ``read_threads`` threads and a small look-ahead, so memory stays at a few batches per worker.

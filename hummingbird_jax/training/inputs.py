@@ -20,10 +20,10 @@ import grain
 import numpy as np
 
 from hummingbird_jax.data.pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
+from hummingbird_jax.text import CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN
 
 MODEL_FIELDS = ("latents", "video", "context", "tokens", "fps")
 SOURCES = ("latents", "clips", "synthetic")
-SOT, EOT = 49406, 49407
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,18 +34,18 @@ class SyntheticLatents:
     frames: int
     latent_size: tuple[int, int]
     seed: int
-    context_length: int = 77
+    context_length: int = CONTEXT_LENGTH
 
     def __call__(self, index) -> dict:
         rng = np.random.default_rng((self.seed, int(index)))
         h, w = self.latent_size
         x = rng.standard_normal((self.frames, h, w, 4)).astype(np.float32)
         x = (x + np.roll(x, 1, axis=1) + np.roll(x, 1, axis=2)) / np.sqrt(3.0)
-        length = int(rng.integers(3, 12))
+        length = int(rng.integers(3, min(12, self.context_length - 1)))  # SOT, words, EOT fit the context
         tokens = np.zeros((self.context_length,), np.int32)
-        tokens[0] = SOT
+        tokens[0] = SOT_TOKEN
         tokens[1 : length + 1] = rng.integers(1, 49000, size=length)
-        tokens[length + 1] = EOT
+        tokens[length + 1] = EOT_TOKEN
         return {"latents": x, "tokens": tokens, "fps": np.int32(rng.integers(4, 9))}
 
 
@@ -55,7 +55,7 @@ def local_batch_size(global_batch: int, process_count: int) -> int:
     return global_batch // process_count
 
 
-def make_input(c, seed: int, process_index: int, process_count: int, context_length: int = 77) -> Loader:
+def make_input(c, seed: int, process_index: int, process_count: int, context_length: int = CONTEXT_LENGTH) -> Loader:
     """The per-process batch iterator for the config's ``data`` section; prompts become
     ``context_length`` tokens, the text encoder's sequence length."""
     batch = local_batch_size(int(c.batch_size), process_count)
