@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.toy_world.classifier import ClassifierConfig, accuracy, train_classifier
+from experiments.toy_world.classifier import ClassifierConfig, accuracy, label_scores, train_classifier
 from experiments.toy_world.clips import rendered_clips
 from experiments.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, retrieval_accuracy, train_reward
 from experiments.toy_world.text_encoder import caption_energy, context_separation, encode_captions, init_text_encoder
@@ -26,6 +26,17 @@ def test_classifier_reads_colour_and_motion_off_unseen_clips():
     still = np.repeat(videos[:, :1], 8, axis=1)  # every clip frozen: motion must read "static"
     frozen = accuracy(params, still, [ClipSpec(s.shape, s.colour, "static", s.background) for s in specs])
     assert frozen["motion"] >= 0.7, frozen
+
+
+def test_semantic_accuracy_is_the_mean_of_shape_colour_and_motion_and_all_needs_all_three():
+    true = {"shape": np.array([0, 1, 2, 0]), "colour": np.array([0, 1, 2, 3]), "motion": np.array([0, 1, 2, 3]),
+            "background": np.array([0, 1, 0, 1])}
+    pred = {**true, "shape": np.array([0, 1, 0, 0]), "motion": np.array([0, 0, 2, 0]),
+            "background": np.array([1, 0, 1, 0])}  # shape wrong on clip 2, motion on clips 1 and 3
+    scores = label_scores(pred, true)
+    assert scores["shape"] == 0.75 and scores["colour"] == 1.0 and scores["motion"] == 0.5
+    assert scores["all"] == 0.25  # only clip 0 has all three; the wrong backgrounds do not count
+    assert scores["semantic"] == pytest.approx((0.75 + 1.0 + 0.5) / 3)
 
 
 def test_latent_rescaling_gives_unit_std_and_keeps_reconstructions():

@@ -50,7 +50,7 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     def result(name, steps, acc):
         return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9,
                 "latency_s": 0.1 * steps, "params": 10, "flops": 1e9,
-                "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc}}
+                "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc, "all": acc}}
 
     results = {"teacher": result("teacher", 50, 1.0), "student_pruned": result("student_pruned", 4, 0.2),
                "student_stage1": result("student_stage1", 4, 0.5)}

@@ -75,7 +75,7 @@ def get_preset(name: str) -> Preset:
         )
     if name == "default":
         return Preset(name, WorldConfig(), ClassifierConfig(), VAETrainConfig(steps=250, batch_size=16, lr=2e-3),
-                      RewardTrainConfig(), TeacherTrainConfig(steps=1200, batch_size=8), eval_prompts=60)
+                      RewardTrainConfig(), TeacherTrainConfig(steps=1500, batch_size=8), eval_prompts=120)
     if name == "full":
         return Preset(name, WorldConfig(clips_per_caption=4), ClassifierConfig(steps=1000),
                       VAETrainConfig(steps=1500, batch_size=32), RewardTrainConfig(steps=1000),
