@@ -37,6 +37,8 @@ def test_semantic_accuracy_is_the_mean_of_shape_colour_and_motion_and_all_needs_
     assert scores["shape"] == 0.75 and scores["colour"] == 1.0 and scores["motion"] == 0.5
     assert scores["all"] == 0.25  # only clip 0 has all three; the wrong backgrounds do not count
     assert scores["semantic"] == pytest.approx((0.75 + 1.0 + 0.5) / 3)
+    per_video = np.array([3, 2, 2, 2]) / 3  # labels right per clip, of three
+    assert scores["semantic_se"] == pytest.approx(per_video.std(ddof=1) / 2)
 
 
 def test_latent_rescaling_gives_unit_std_and_keeps_reconstructions():

@@ -50,7 +50,7 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     def result(name, steps, acc):
         return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9,
                 "latency_s": 0.1 * steps, "params": 10, "flops": 1e9,
-                "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc, "all": acc}}
+                "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc, "all": acc, "semantic_se": 0.01}}
 
     results = {"teacher": result("teacher", 50, 1.0), "student_pruned": result("student_pruned", 4, 0.2),
                "student_stage1": result("student_stage1", 4, 0.5)}
@@ -60,7 +60,7 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     assert set(summary["student_stage2_by_steps"]) == {"1", "2", "4", "8"}
     assert summary["student_stage2"] == summary["student_stage2_by_steps"]["4"]
     assert set(summary["teacher"]) == {"steps", "semantic_accuracy", "temporal_consistency", "latency_s", "params"}
-    assert "| teacher | lcm | 50 | 1.000 |" in table_markdown(results)
+    assert "| teacher | lcm | 50 | 1.000 ± 0.010 |" in table_markdown(results)
     rng = np.random.default_rng(0)
     videos = {name: rng.uniform(-1, 1, (3, 8, 32, 32, 3)).astype(np.float32) for name in ("a", "b")}
     gif_grid(videos, tmp_path / "grid.gif", rows=2)

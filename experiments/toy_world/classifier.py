@@ -109,14 +109,18 @@ def accuracy(params, videos, specs) -> dict[str, float]:
 
 
 def label_scores(pred: dict[str, np.ndarray], true: dict[str, np.ndarray]) -> dict[str, float]:
-    """Per-label accuracy, ``all`` (shape, colour and motion all right) and ``semantic`` (the mean of
-    the three per-label accuracies: the demo's semantic accuracy).
+    """Per-label accuracy, ``all`` (shape, colour and motion all right), ``semantic`` (the mean of the
+    three per-label accuracies: the demo's semantic accuracy) and ``semantic_se`` (its standard error
+    over videos).
 
     ``semantic`` averages per dimension, as VBench-style suites do. ``all`` has a chance level of 1/60
     and moves in steps of one prompt, so on tens of prompts two models' ``all`` rarely differ by more
     than noise; the mean has about a third of the variance and credits a sample that gets two of three
     right."""
+    right = np.stack([pred[k] == true[k] for k in SEMANTIC_LABELS])  # (3, videos)
     out = {k: float(np.mean(pred[k] == true[k])) for k in LABEL_CLASSES}
-    out["all"] = float(np.mean(np.all([pred[k] == true[k] for k in SEMANTIC_LABELS], axis=0)))
-    out["semantic"] = float(np.mean([out[k] for k in SEMANTIC_LABELS]))
+    out["all"] = float(np.mean(right.all(axis=0)))
+    per_video = right.mean(axis=0)
+    out["semantic"] = float(per_video.mean())
+    out["semantic_se"] = float(per_video.std(ddof=1) / np.sqrt(len(per_video))) if len(per_video) > 1 else 0.0
     return out

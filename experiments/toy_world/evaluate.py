@@ -58,8 +58,8 @@ def table_markdown(results: dict) -> str:
     base = results["teacher"]["latency_s"]
     for r in results.values():
         a = r["accuracy_by_label"]
-        rows.append(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['semantic_accuracy']:.3f} | {a['shape']:.2f} "
-                    f"| {a['colour']:.2f} | {a['motion']:.2f} | {a['all']:.3f} | {r['temporal_consistency']:.3f} "
+        rows.append(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['semantic_accuracy']:.3f} ± {a['semantic_se']:.3f} "
+                    f"| {a['shape']:.2f} | {a['colour']:.2f} | {a['motion']:.2f} | {a['all']:.3f} | {r['temporal_consistency']:.3f} "
                     f"| {r['latency_s']:.4f} | {base / r['latency_s']:.1f}× | {r['params']:,} | {r['flops'] / 1e9:.1f} |")
     return "\n".join(rows)
 

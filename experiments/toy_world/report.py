@@ -55,7 +55,8 @@ def write_report(out: Path, results: dict, preset) -> Path:
           if k.startswith("reward/")],
         "", "## Quality and speed", "", table_markdown(results), "",
         "Semantic accuracy: the mean over shape, colour and motion direction of how often the independent "
-        "classifier finds the prompt's value (chance 0.261); all three: how often it finds all three (chance 1/60).",
+        "classifier finds the prompt's value (chance 0.261), ± its standard error over the prompts; all three: how "
+        "often it finds all three (chance 1/60).",
         "Latency: U-Net sampling per video on this machine, after compilation.", "",
         "![samples: rows are prompts; columns teacher, pruned student, stage-1 student, stage-2 student (4 steps)]"
         "(samples.gif)", "", "![loss curves](loss_curves.png)", "",
