@@ -58,9 +58,11 @@ def table_markdown(results: dict) -> str:
     base = results["teacher"]["latency_s"]
     for r in results.values():
         a = r["accuracy_by_label"]
-        rows.append(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['semantic_accuracy']:.3f} ± {a['semantic_se']:.3f} "
-                    f"| {a['shape']:.2f} | {a['colour']:.2f} | {a['motion']:.2f} | {a['all']:.3f} | {r['temporal_consistency']:.3f} "
-                    f"| {r['latency_s']:.4f} | {base / r['latency_s']:.1f}× | {r['params']:,} | {r['flops'] / 1e9:.1f} |")
+        cells = [r["model"], r["sampler"], r["steps"], f"{r['semantic_accuracy']:.3f} ± {a['semantic_se']:.3f}",
+                 f"{a['shape']:.2f}", f"{a['colour']:.2f}", f"{a['motion']:.2f}", f"{a['all']:.3f}",
+                 f"{r['temporal_consistency']:.3f}", f"{r['latency_s']:.4f}", f"{base / r['latency_s']:.1f}×",
+                 f"{r['params']:,}", f"{r['flops'] / 1e9:.1f}"]
+        rows.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(rows)
 
 
