@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.toy_world.classifier import ClassifierConfig, accuracy, label_scores, train_classifier
+from experiments.toy_world.classifier import ClassifierConfig, accuracy, chance_scores, label_scores, train_classifier
 from experiments.toy_world.clips import rendered_clips
 from experiments.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, retrieval_accuracy, train_reward
 from experiments.toy_world.text_encoder import caption_energy, context_separation, encode_captions, init_text_encoder
@@ -39,6 +39,8 @@ def test_semantic_accuracy_is_the_mean_of_shape_colour_and_motion_and_all_needs_
     assert scores["semantic"] == pytest.approx((0.75 + 1.0 + 0.5) / 3)
     per_video = np.array([3, 2, 2, 2]) / 3  # labels right per clip, of three
     assert scores["semantic_se"] == pytest.approx(per_video.std(ddof=1) / 2)
+    chance = chance_scores()  # 3 shapes, 4 colours, 5 motions
+    assert chance["semantic"] == pytest.approx((1 / 3 + 1 / 4 + 1 / 5) / 3) and chance["all"] == pytest.approx(1 / 60)
 
 
 def test_latent_rescaling_gives_unit_std_and_keeps_reconstructions():

@@ -103,6 +103,12 @@ def predict(params, videos, batch_size: int = 64) -> dict[str, np.ndarray]:
 SEMANTIC_LABELS = ("shape", "colour", "motion")
 
 
+def chance_scores() -> dict[str, float]:
+    """``semantic`` and ``all`` of a judge that guesses each label uniformly: the floor of the tables."""
+    sizes = [len(LABEL_CLASSES[k]) for k in SEMANTIC_LABELS]
+    return {"semantic": float(np.mean([1 / n for n in sizes])), "all": float(1 / np.prod(sizes))}
+
+
 def accuracy(params, videos, specs) -> dict[str, float]:
     """The judge's :func:`label_scores` on ``videos`` generated for ``specs``."""
     return label_scores(predict(params, videos), label_indices(specs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from experiments.toy_world import artifacts
+from experiments.toy_world.classifier import chance_scores
 from experiments.toy_world.evaluate import table_markdown
 
 
@@ -37,6 +38,7 @@ def write_report(out: Path, results: dict, preset) -> Path:
          for phase in ("curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2")}
     plot_losses(out, out / "loss_curves.png")
     kept = m["curation"]["kept_by_kind"]
+    chance = chance_scores()
     lines = [
         f"# Hummingbird on the toy text-video world (preset `{preset.name}`)", "",
         "## Data and judges", "",
@@ -55,8 +57,8 @@ def write_report(out: Path, results: dict, preset) -> Path:
           if k.startswith("reward/")],
         "", "## Quality and speed", "", table_markdown(results), "",
         "Semantic accuracy: the mean over shape, colour and motion direction of how often the independent "
-        "classifier finds the prompt's value (chance 0.261), ± its standard error over the prompts; all three: how "
-        "often it finds all three (chance 1/60).",
+        f"classifier finds the prompt's value (chance {chance['semantic']:.3f}), ± its standard error over the "
+        f"prompts; all three: how often it finds all three (chance 1/{round(1 / chance['all'])}).",
         "Latency: U-Net sampling per video on this machine, after compilation.", "",
         "![samples: rows are prompts; columns teacher, pruned student, stage-1 student, stage-2 student (4 steps)]"
         "(samples.gif)", "", "![loss curves](loss_curves.png)", "",
