@@ -21,11 +21,13 @@ from data_pipeline.scenes import SceneSplitStage
 from data_pipeline.stage import run_stage
 
 
-def ingest(src, out, *, video_root=None, extensions=VIDEO_EXTENSIONS, workers=1, restart=False, progress=True):
+def ingest(src, out, *, video_root=None, extensions=VIDEO_EXTENSIONS, workers=1, restart=False, progress=True,
+           engine="local", ray=None):
     table = sources(src, video_root=video_root, extensions=extensions)
     if table.empty:
         raise FileNotFoundError(f"no videos found in '{src}' (extensions: {', '.join(extensions)})")
-    return run_stage(ProbeStage(), table, out, workers=workers, restart=restart, progress=progress)
+    return run_stage(ProbeStage(), table, out, workers=workers, restart=restart, progress=progress,
+                     engine=engine, ray=ray)
 
 
 def run_pipeline(
@@ -44,10 +46,12 @@ def run_pipeline(
     restart: bool = False,
     progress: bool = True,
     log=print,
+    engine: str = "local",
+    ray=None,
 ) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    common = dict(workers=workers, restart=restart, progress=progress)
+    common = dict(workers=workers, restart=restart, progress=progress, engine=engine, ray=ray)
     summaries = {}
     recaptioner = RecaptionStage(**(recaption_options or {})) if recaption else None
     if recaptioner is not None:

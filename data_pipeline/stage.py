@@ -235,9 +235,13 @@ def run_stage(
     restart: bool = False,
     progress: bool = True,
     log=_log,
+    engine: str = "local",
+    ray=None,
 ) -> StageSummary:
     """Runs ``stage`` over every row of ``source`` (a manifest path or a table) and writes ``out``.
 
+    ``engine="ray"`` computes the pending rows on Ray Data (``ray``: a
+    :class:`data_pipeline.ray_engine.RayOptions`); journal, merge and output are the same.
     Returns the summary; if interrupted (Ctrl-C) the journal keeps finished rows, no output is
     written and ``KeyboardInterrupt`` propagates.
     """
@@ -269,7 +273,11 @@ def run_stage(
 
     bar = tqdm(total=len(pending), desc=stage.name, unit="row", disable=not progress or not pending)
     try:
-        if chunks and (stage.kind == "model" or workers <= 1):
+        if chunks and engine == "ray":
+            from data_pipeline import ray_engine  # deferred: Ray is an optional extra
+
+            ray_engine.run_chunks(stage, frame, chunks, record, ray)
+        elif chunks and (stage.kind == "model" or workers <= 1):
             stage.setup()
             for chunk in chunks:
                 record(chunk, _process_rows(stage, _records(frame, chunk)))

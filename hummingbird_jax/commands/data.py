@@ -22,10 +22,11 @@ def _user_errors(handler):
     @functools.wraps(handler)
     def wrapped(args):
         from data_pipeline import FilterConfigError, ManifestError
+        from data_pipeline.ray_engine import RayUnavailable
 
         try:
             return handler(args)
-        except (ManifestError, FilterConfigError) as err:
+        except (ManifestError, FilterConfigError, RayUnavailable) as err:
             raise CommandError(str(err)) from err
         except KeyboardInterrupt:
             print("interrupted: finished rows are in the journal; run the same command again to resume",
@@ -41,6 +42,44 @@ def _common(parser: argparse.ArgumentParser, workers: bool = True) -> None:
                             help=f"processes for CPU stages (default {DEFAULT_WORKERS}; 1 = in this process)")
     parser.add_argument("--restart", action="store_true", help="ignore the journal and recompute every row")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _engine_options(parser)
+
+
+def _engine_options(parser):
+    group = parser.add_argument_group("engine", "where rows are computed: data_pipeline/ray_engine.py")
+    group.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this machine's process pool (default); ray: Ray Data on a local or existing cluster")
+    group.add_argument("--ray-address", default=None,
+                       help="join a running cluster: 'auto' or HOST:PORT (default: $RAY_ADDRESS, else a local Ray)")
+    group.add_argument("--num-cpus", type=float, default=None, help="ray: CPUs per task/actor (default 1)")
+    group.add_argument("--num-gpus", type=float, default=None,
+                       help="ray: GPUs per task/actor (default 1 for model stages on a cluster with GPUs, else 0)")
+    group.add_argument("--actors", type=int, default=None,
+                       help="ray: actor pool size / concurrent tasks (default: as many as the resources allow)")
+    group.add_argument("--rows-per-task", type=int, default=None,
+                       help="ray: rows per task or actor call, the unit committed to the journal (default 8; "
+                       "model stages: their batch size)")
+    group.add_argument("--stage-resources", action="append", default=None, metavar="STAGE:KEY=VALUE[,KEY=VALUE]",
+                       help="ray: resources of one stage, e.g. motion:num_cpus=2,actors=8 or recaption:num_gpus=1 "
+                       "(repeatable; keys num_cpus, num_gpus, actors, rows_per_task)")
+
+
+def _engine_kwargs(args):
+    """``engine=`` and ``ray=`` for ``run_stage``/``run_pipeline`` from the engine flags."""
+    if args.engine != "ray":
+        return dict(engine="local")
+    from data_pipeline.ray_engine import RayOptions, parse_stage_resources
+
+    try:
+        stages = parse_stage_resources(args.stage_resources)
+    except ValueError as err:
+        raise CommandError(str(err)) from err
+    for flag in ("num_cpus", "num_gpus", "actors", "rows_per_task"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0 and not (flag == "num_gpus" and value == 0):
+            raise CommandError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+    return dict(engine="ray", ray=RayOptions(address=args.ray_address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                                             actors=args.actors, rows_per_task=args.rows_per_task, stages=stages))
 
 
 def _motion_options(parser):
@@ -91,7 +130,7 @@ def _run(args, stage):
 
     workers = getattr(args, "workers", 1)
     summary = run_stage(stage, args.input, args.out, workers=workers, restart=args.restart,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, **_engine_kwargs(args))
     print(summary.format())
 
 
@@ -100,7 +139,8 @@ def _ingest(args):
     from data_pipeline import ingest
 
     summary = ingest(args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext),
-                     workers=args.workers, restart=args.restart, progress=not args.no_progress)
+                     workers=args.workers, restart=args.restart, progress=not args.no_progress,
+                     **_engine_kwargs(args))
     print(summary.format())
 
 
@@ -141,7 +181,7 @@ def _pipeline(args):
         split_options=dict(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames),
         motion_options=_motion_kwargs(args), recaption=not args.skip_recaption,
         recaption_options=_recaption_kwargs(args), filter_config=args.config, workers=args.workers,
-        restart=args.restart, progress=not args.no_progress,
+        restart=args.restart, progress=not args.no_progress, **_engine_kwargs(args),
     )
 
 
