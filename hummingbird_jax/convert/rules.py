@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax
 import numpy as np
+from flax.core import meta
 
 __all__ = [
     "Rule",
@@ -129,7 +130,7 @@ def torch_key_for(path: str, rules: Iterable[Rule], ndim: int) -> tuple[str, str
 def torch_shapes(params_shapes: Any, rules: Sequence[Rule], prefix: str = "") -> dict[str, tuple]:
     """``{torch_key: torch_shape}`` for a Flax tree (arrays or ``ShapeDtypeStruct`` s)."""
     out = {}
-    for path, leaf in flax_paths(params_shapes).items():
+    for path, leaf in flax_paths(meta.unbox(params_shapes)).items():
         key, name = torch_key_for(path, rules, len(leaf.shape))
         out[prefix + key] = TRANSFORMS[name].torch_shape(tuple(leaf.shape))
     return out
@@ -184,9 +185,17 @@ def from_torch(
 
 
 def to_torch(params: Any, rules: Sequence[Rule], *, prefix: str = "") -> dict[str, np.ndarray]:
-    """Flax params tree -> ``{prefix + torch_key: np.ndarray}`` in PyTorch layouts."""
+    """Flax params tree -> ``{prefix + torch_key: np.ndarray}`` in PyTorch layouts.
+
+    ``nn.Partitioned`` boxes (logical axis names, as ``Module.init`` returns them) are unboxed first:
+    they are metadata, not part of a key. Abstract leaves (``jax.eval_shape``) give
+    ``ShapeDtypeStruct`` s of the PyTorch shape, so a tree's key manifest needs no memory."""
     out = {}
-    for path, leaf in flax_paths(params).items():
+    for path, leaf in flax_paths(meta.unbox(params)).items():
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            key, name = torch_key_for(path, rules, len(leaf.shape))
+            out[prefix + key] = jax.ShapeDtypeStruct(TRANSFORMS[name].torch_shape(tuple(leaf.shape)), leaf.dtype)
+            continue
         value = np.asarray(jax.device_get(leaf))
         key, name = torch_key_for(path, rules, value.ndim)
         out[prefix + key] = np.require(TRANSFORMS[name].to_torch(value), requirements="C")

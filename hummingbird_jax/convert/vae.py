@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
+from flax.core import meta
 
 from hummingbird_jax.convert.rules import (
     ConversionError,
@@ -53,8 +54,9 @@ def vae_from_torch(state_dict: Mapping[str, np.ndarray], cfg: VAEConfig, *, pref
 
 def vae_to_torch(params: Any, cfg: VAEConfig, prefix: str = VAE_PREFIX) -> dict[str, np.ndarray]:
     """``{prefix + torch_key: array}`` in PyTorch layouts; checks ``params`` is shaped for ``cfg``."""
+    params = meta.unbox(params)  # nn.Partitioned boxes are metadata, never part of a key
     expected = {p: tuple(s.shape) for p, s in flax_paths(vae_param_shapes(cfg)).items()}
-    got = {p: tuple(np.shape(v)) for p, v in flax_paths(params).items()}
+    got = {p: tuple(getattr(v, "shape", np.shape(v))) for p, v in flax_paths(params).items()}
     if got != expected:
         problems = sorted(
             f"{p}: params {got.get(p, 'missing')}, expected {expected.get(p, 'none')}"
