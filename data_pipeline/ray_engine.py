@@ -199,7 +199,7 @@ def run_chunks(
         # Retries of dead workers are still plain Ray remote options in Ray 2.60 (the pinned version).
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
         if _uses_actors(stage):
-            size = res.actors or min(_fit(cluster, res), blocks)
+            size = res.actors or min(actors_that_fit(cluster, res), blocks)
             mapped = dataset.map_batches(
                 _actor_class(stage), batch_size=per_call, batch_format="numpy", compute=ActorPoolStrategy(size=size),
                 max_restarts=-1, max_task_retries=options.max_retries, **remote,
@@ -215,7 +215,7 @@ def run_chunks(
     return res
 
 
-def _fit(cluster: dict[str, float], res: StageResources) -> int:
+def actors_that_fit(cluster: dict[str, float], res: StageResources) -> int:
     """Actors the cluster can hold at once for these per-actor resources."""
     counts = [cluster.get("CPU", 1) / res.num_cpus] if res.num_cpus else []
     if res.num_gpus:

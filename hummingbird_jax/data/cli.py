@@ -6,6 +6,7 @@ Registered into the ``data`` command group by ``hummingbird_jax/commands/data.py
 from __future__ import annotations
 
 import argparse
+import functools
 
 
 def register(data_subparsers) -> None:
@@ -39,6 +40,13 @@ def register(data_subparsers) -> None:
     p.add_argument("--workers", type=int, default=0, help="video decoding processes (0: in this process)")
     p.add_argument("--keep-chunks", action="store_true", help="keep OUT/encoding/chunks after the dataset is written")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = p.add_argument_group("engine", "ray: chunks encoded by a pool of Ray actors, same dataset")
+    group.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or ray")
+    group.add_argument("--ray-address", default=None,
+                       help="join a running cluster: 'auto' or HOST:PORT (default: $RAY_ADDRESS, else a local Ray)")
+    group.add_argument("--actors", type=int, default=None, help="ray: encoder actors (default: one per GPU, or 1)")
+    group.add_argument("--num-gpus", type=float, default=None, help="ray: GPUs per actor (default 1 if the cluster has GPUs)")
+    group.add_argument("--num-cpus", type=float, default=None, help="ray: CPUs per actor (default 1)")
     p.set_defaults(func=run_encode)
 
 
@@ -53,22 +61,36 @@ def _validate(args: argparse.Namespace) -> None:
         raise CommandError(f"--size {args.size[0]} {args.size[1]}: both must be positive multiples of 8 (VAE downsampling)")
     if args.config is not None and not args.config.endswith((".yaml", ".yml")):
         raise CommandError(f"--config {args.config!r}: expected the official .yaml")
+    if any(v is not None and v <= 0 for v in (args.actors, args.num_cpus)) or (args.num_gpus or 0) < 0:
+        raise CommandError("--actors and --num-cpus must be positive, --num-gpus >= 0")
+
+
+def _engine_kwargs(args: argparse.Namespace, load) -> dict:
+    """``engine``, ``encoder_factory`` (the same loader, run inside each actor) and ``ray``."""
+    if args.engine != "ray":
+        return {}
+    from data_pipeline.ray_engine import RayOptions
+
+    options = RayOptions(address=args.ray_address, num_cpus=args.num_cpus, num_gpus=args.num_gpus, actors=args.actors)
+    return dict(engine="ray", encoder_factory=load, ray=options)
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    from data_pipeline.ray_engine import RayUnavailable
     from hummingbird_jax.cli import CommandError
     from hummingbird_jax.convert.rules import ConversionError
     from hummingbird_jax.data.encode import EncodeError, encode_manifest, encode_summary_line, load_frozen_encoders
     from hummingbird_jax.data.manifest import Manifest, ManifestError
 
     _validate(args)
+    load = functools.partial(
+        load_frozen_encoders, args.model, config=args.config, text_context=args.text_context,
+        text_heads=args.text_heads, dtype=args.dtype, frame_chunk=args.frame_chunk,
+    )
     try:
         Manifest(args.manifest)  # check the table before loading models
         # Config and checkpoint problems are ValueErrors naming the file and the field.
-        encoder = load_frozen_encoders(
-            args.model, config=args.config, text_context=args.text_context, text_heads=args.text_heads,
-            dtype=args.dtype, frame_chunk=args.frame_chunk,
-        )
+        encoder = load()
     except (ManifestError, ConversionError, ValueError, KeyError) as err:
         raise CommandError(str(err)) from None
     try:
@@ -76,9 +98,9 @@ def run_encode(args: argparse.Namespace) -> int:
             args.manifest, args.out, encoder, frames=args.frames, stride=args.stride, size=tuple(args.size),
             skip_first=args.skip_first, posterior=args.posterior, text_context=args.text_context,
             batch_size=args.batch_size, chunk_size=args.chunk_size, num_workers=args.workers,
-            keep_chunks=args.keep_chunks, progress=not args.no_progress,
+            keep_chunks=args.keep_chunks, progress=not args.no_progress, **_engine_kwargs(args, load),
         )
-    except EncodeError as err:
+    except (EncodeError, RayUnavailable) as err:
         raise CommandError(str(err)) from None
     print(encode_summary_line(summary))
     return 0

@@ -7,6 +7,10 @@ killed run loses at most one chunk. When every chunk is there, the TFDS dataset 
 
 The encoder is pluggable (:class:`LatentEncoder`): :class:`FrozenEncoders` runs the project's VAE and
 text tower, jitted, on whatever accelerator JAX has, a fixed batch shape at a time.
+
+``engine="ray"`` encodes the missing chunks on a pool of Ray actors (one GPU each when the cluster
+has GPUs), each building its own encoder with ``encoder_factory``; the driver writes every chunk it
+gets back, so the chunks, the resume rule and the TFDS dataset are the same as with the local engine.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import glob
 import json
 import logging
 import os
+import pickle
 import shutil
+import types
 from typing import Any, Callable, Protocol
 
 import grain
@@ -135,12 +141,17 @@ def encode_manifest(
     keep_chunks: bool = False,
     progress: bool = True,
     on_chunk: Callable[[int], None] | None = None,
+    engine: str = "local",
+    encoder_factory: Callable[[], LatentEncoder] | None = None,
+    ray=None,
 ) -> EncodeSummary:
     """Encode every row of the manifest as one fixed clip (``frames`` frames ``stride`` apart, from
     frame ``skip_first`` or as late as the file allows) and write the TFDS dataset under ``out_dir``.
 
     Rows that give no clip are skipped and counted. ``on_chunk(k)`` is called after chunk ``k`` is
-    written (progress hooks; tests use it to stop a job part-way).
+    written (progress hooks; tests use it to stop a job part-way). ``engine="ray"`` needs
+    ``encoder_factory`` (builds the same encoder inside each actor) and takes ``ray``, a
+    :class:`data_pipeline.ray_engine.RayOptions`.
     """
     from tqdm.auto import tqdm
 
@@ -175,12 +186,20 @@ def encode_manifest(
     n_chunks = -(-len(manifest) // chunk_size)
     done_before = sum(os.path.exists(chunk_path(chunks_dir, k)) for k in range(n_chunks))
     bar = tqdm(total=len(manifest), desc="encode", unit="clip", disable=not progress)
-    for k in range(n_chunks):
-        lo, hi = k * chunk_size, min(len(manifest), (k + 1) * chunk_size)
-        if os.path.exists(chunk_path(chunks_dir, k)):
-            bar.update(hi - lo)
-            continue
-        _encode_chunk(manifest, lo, hi, transform, encoder, spec, batch_size, num_workers, chunk_path(chunks_dir, k), bar)
+    missing = [k for k in range(n_chunks) if not os.path.exists(chunk_path(chunks_dir, k))]
+    bar.update(len(manifest) - sum(min(len(manifest), (k + 1) * chunk_size) - k * chunk_size for k in missing))
+    if engine == "ray":
+        if encoder_factory is None:
+            raise EncodeError("engine='ray' needs encoder_factory (each actor builds its own encoder)")
+        done = _encode_chunks_on_ray(manifest_path, missing, chunk_size, len(manifest), transform, encoder_factory,
+                                     spec, batch_size, num_workers, ray)
+    else:
+        done = ((k, _chunk_arrays(manifest, k * chunk_size, min(len(manifest), (k + 1) * chunk_size), transform,
+                                  encoder, spec, batch_size, num_workers, bar)) for k in missing)
+    for k, arrays in done:
+        write_chunk(chunk_path(chunks_dir, k), arrays)
+        if engine == "ray":
+            bar.update(min(len(manifest), (k + 1) * chunk_size) - k * chunk_size)
         if on_chunk is not None:
             on_chunk(k)
     bar.close()
@@ -204,7 +223,8 @@ def _counts(skipped: np.ndarray) -> dict[str, int]:
     return {r: int(c) for r, c in zip(SKIP_REASONS, skipped) if c}
 
 
-def _encode_chunk(manifest, lo, hi, transform, encoder, spec: LatentSpec, batch_size, num_workers, path, bar) -> None:
+def _chunk_arrays(manifest, lo, hi, transform, encoder, spec: LatentSpec, batch_size, num_workers, bar) -> dict:
+    """The arrays of one chunk (rows ``lo..hi``), as :func:`write_chunk` stores them."""
     skipped = np.zeros(len(SKIP_REASONS), np.int64)
     parts: list[dict[str, np.ndarray]] = []
     meta: list[dict] = []
@@ -217,7 +237,8 @@ def _encode_chunk(manifest, lo, hi, transform, encoder, spec: LatentSpec, batch_
         pending.clear()
 
     for item in _clip_stream(manifest, lo, hi, transform, num_workers):
-        bar.update(1)
+        if bar is not None:
+            bar.update(1)
         if isinstance(item, Skipped):
             skipped[SKIP_REASONS.index(item.reason)] += 1
             continue
@@ -235,7 +256,46 @@ def _encode_chunk(manifest, lo, hi, transform, encoder, spec: LatentSpec, batch_
             arrays[key] = np.array([m[key] for m in meta])
     else:
         arrays["index"] = np.zeros((0,), np.int64)
-    write_chunk(path, arrays)
+    return arrays
+
+
+def _encode_chunks_on_ray(manifest_path, missing, chunk_size, rows, transform, encoder_factory, spec, batch_size,
+                          num_workers, options):
+    """Yields ``(k, arrays)`` for every chunk in ``missing`` as Ray actors finish them."""
+    from data_pipeline import ray_engine  # deferred: Ray is an optional extra
+
+    options = options or ray_engine.RayOptions()
+    ray = ray_engine.connect(options.address)
+    from ray.data import ActorPoolStrategy, DataContext
+
+    if not missing:
+        return
+    cluster = ray.cluster_resources()
+    # Resources as for a model stage named "encode" (flags, then one GPU per actor when there are GPUs).
+    res = options.resources(types.SimpleNamespace(name="encode", kind="model", batch_size=1), cluster)
+    DataContext.get_current().enable_progress_bars = False
+
+    class ChunkEncoder:
+        def __init__(self):
+            self.encoder = encoder_factory()
+            self.manifest = Manifest(manifest_path)
+
+        def __call__(self, batch):
+            out = []
+            for k in batch["chunk"]:
+                lo, hi = int(k) * chunk_size, min(rows, (int(k) + 1) * chunk_size)
+                out.append(pickle.dumps(_chunk_arrays(self.manifest, lo, hi, transform, self.encoder, spec, batch_size,
+                                                      num_workers, None)))
+            return {"chunk": batch["chunk"], "arrays": np.array(out, dtype=object)}
+
+    size = res.actors or max(1, min(len(missing), ray_engine.actors_that_fit(cluster, res)))
+    remote = {"num_cpus": res.num_cpus, **({"num_gpus": res.num_gpus} if res.num_gpus else {})}
+    dataset = ray.data.from_items([{"chunk": k} for k in missing], override_num_blocks=len(missing))
+    mapped = dataset.map_batches(ChunkEncoder, batch_size=1, batch_format="numpy",
+                                 compute=ActorPoolStrategy(size=size), **remote)
+    for block in mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
+        for k, payload in zip(block["chunk"], block["arrays"]):
+            yield int(k), pickle.loads(payload)
 
 
 # ---- the project's frozen models -------------------------------------------------------------------
