@@ -18,6 +18,8 @@ import json
 import os
 from typing import Any
 
+from hummingbird_jax.errors import CheckpointError
+
 MANIFEST = "model.json"
 
 
@@ -51,8 +53,14 @@ def read_manifest(directory: str) -> dict:
     path = os.path.join(directory, MANIFEST)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{directory}: not a converted model directory (no {MANIFEST})")
-    with open(path) as fh:
-        return json.load(fh)
+    try:
+        with open(path) as fh:
+            manifest = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); the directory is damaged, convert it again") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("components"), dict):
+        raise CheckpointError(f"{path}: expected {{\"components\": {{...}}}} (a converted model directory's manifest)")
+    return manifest
 
 
 def read_metadata(directory: str) -> dict:

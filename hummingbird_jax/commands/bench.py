@@ -55,7 +55,7 @@ def latency(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="benchmarks: latency (results in benchmarks/results/)")
+    p = subparsers.add_parser("bench", help="benchmarks: latency, memory (results in benchmarks/results/)")
     suites = p.add_subparsers(dest="suite", metavar="SUITE")
     suites.required = True
 

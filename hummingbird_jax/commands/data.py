@@ -158,11 +158,26 @@ def _motion(args):
     _run(args, MotionStage(**_motion_kwargs(args)))
 
 
-@_user_errors
-def _recaption(args):
+def _recaptioner(args, load: bool = True, hint: str = ""):
+    """The recaption stage, its model checked (and loaded when ``load``) now, so a missing or incomplete
+    model is one line naming ``--model`` (before any other work) instead of a library's traceback."""
     from data_pipeline import RecaptionStage
 
-    _run(args, RecaptionStage(**_recaption_kwargs(args)))
+    stage = RecaptionStage(**_recaption_kwargs(args))
+    try:
+        stage.check_available()
+        if load:
+            stage.setup()
+    except Exception as err:  # noqa: BLE001 -- transformers/sentencepiece raise many types for a bad model
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CommandError(f"--model {args.model}: no usable local language model and tokenizer there "
+                           f"({first[:300]}){hint}") from err
+    return stage
+
+
+@_user_errors
+def _recaption(args):
+    _run(args, _recaptioner(args))
 
 
 @_user_errors
@@ -176,6 +191,8 @@ def _filter(args):
 def _pipeline(args):
     from data_pipeline import run_pipeline
 
+    if not args.skip_recaption:
+        _recaptioner(args, load=False, hint="; or add --skip-recaption to keep the original captions")
     run_pipeline(
         args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext), split=args.split,
         split_options=dict(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames),
@@ -202,7 +219,8 @@ def _split_options(parser):
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "data", help="curate training videos (ingest, split, motion, recaption, filter, run)",
+        "data", help="curate training videos (ingest, split, motion, recaption, filter, run) and encode "
+        "them to latents (encode)",
         description="Data curation: each stage reads a manifest and writes one with added columns; "
         "re-running resumes from OUT.journal.jsonl.",
     )

@@ -30,16 +30,17 @@ def register(subparsers) -> None:
     p.add_argument("--teacher", action="store_true",
                    help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance")
     p.add_argument("--steps", type=int, help="sampling steps (default 4; 50 with --teacher)")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--height", type=int, default=320)
-    p.add_argument("--width", type=int, default=512)
-    p.add_argument("--fps", type=int, default=8, help="fps conditioning and output frame rate")
+    p.add_argument("--frames", type=int, default=16, help="frames per video (default %(default)s)")
+    p.add_argument("--height", type=int, default=320, help="height in pixels, a multiple of 64 (default %(default)s)")
+    p.add_argument("--width", type=int, default=512, help="width in pixels, a multiple of 64 (default %(default)s)")
+    p.add_argument("--fps", type=int, default=8, help="fps conditioning and output frame rate (default %(default)s)")
     p.add_argument("--guidance", type=float, help="guidance scale (default 7.5; 12 with --teacher)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=1, help="prompts per model call")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
-    p.add_argument("--vae-chunk", type=int, default=1, help="frames decoded by the VAE at once")
-    p.add_argument("--out", type=Path, default=Path("outputs"), help="output directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=1, help="prompts per model call (default %(default)s)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="compute dtype (default %(default)s)")
+    p.add_argument("--vae-chunk", type=int, default=1, help="frames decoded by the VAE at once (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("outputs"), help="output directory (default %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -86,16 +87,25 @@ def validate(args) -> list[str]:
         raise CommandError("give --checkpoint PATH or --random-init PRESET")
     if args.checkpoint is not None and not args.checkpoint.exists():
         raise CommandError(f"checkpoint not found: {args.checkpoint}")
-    if args.config is not None and args.config.endswith((".yaml", ".yml")) and not Path(args.config).is_file():
-        raise CommandError(f"config not found: {args.config}")
+    if args.checkpoint is not None and args.checkpoint.suffix in (".yaml", ".yml"):
+        raise CommandError(f"--checkpoint {args.checkpoint} is a YAML config; give it with --config and the "
+                           "weights with --checkpoint")
+    if args.config is not None and args.config.endswith((".yaml", ".yml")):
+        from hummingbird_jax.commands.info import resolve_unet_config
+
+        resolve_unet_config(args.config)  # a broken or foreign YAML fails here, naming the file
     for name in ("steps", "batch_size", "vae_chunk"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.seed < 0:
+        raise CommandError(f"--seed must be >= 0, got {args.seed}")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"--out {args.out} exists and is not a directory (expected an output directory)")
     try:
         check_generation_args(len(prompts), args.frames, args.height, args.width, args.fps)
     except ValueError as err:
-        raise CommandError(str(err)) from None
+        raise CommandError(f"--frames/--height/--width/--fps: {err}") from None
     return prompts
 
 
@@ -123,7 +133,9 @@ def run(args) -> int:
     timings = {"load": time.perf_counter() - start}
     steps = args.steps or (50 if bundle.teacher else 4)
     mode = "teacher DDIM + CFG" if bundle.teacher else "LCM student"
-    print(f"{len(prompts)} prompt(s), {args.frames}×{args.height}×{args.width}, {steps} steps ({mode}), "
+    factor = bundle.vae_config.downsample_factor  # the latent is height / 8; the VAE decides the pixels
+    height, width = args.height // 8 * factor, args.width // 8 * factor
+    print(f"{len(prompts)} prompt(s), {args.frames}×{height}×{width}, {steps} steps ({mode}), "
           f"{args.dtype}", flush=True)
     stems = unique_stems(prompts)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -10,15 +10,18 @@ def register(subparsers) -> None:
     p.add_argument("model", help="preset (vc2, hb-0.9b, hb-0.7b), an official YAML, or a converted model directory")
     p.add_argument("--time-cond", action="store_true", help="with the stage-2 guidance projection (time_cond_proj 256)")
     p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--height", type=int, default=320, help="video height in pixels (latent = height / 8)")
-    p.add_argument("--width", type=int, default=512, help="video width in pixels (latent = width / 8)")
+    p.add_argument("--height", type=int, default=320, help="video height in pixels, a multiple of 64 (latent = height / 8)")
+    p.add_argument("--width", type=int, default=512, help="video width in pixels, a multiple of 64 (latent = width / 8)")
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (lowers the full graph)")
     p.set_defaults(func=run)
 
 
 def resolve_unet_config(model: str, time_cond: bool = False):
-    """A ``UNet3DConfig`` from a preset name, an official YAML or a converted model directory."""
+    """A ``UNet3DConfig`` from a preset name, an official YAML or a converted model directory;
+    anything else is a one-line error naming ``model`` and what was expected."""
     from hummingbird_jax.cli import CommandError
+    from hummingbird_jax.config_files import check_field_types, read_yaml, section
+    from hummingbird_jax.errors import ConfigError
     from hummingbird_jax.models.unet_config import UNet3DConfig
 
     if os.path.isdir(model):
@@ -32,7 +35,17 @@ def resolve_unet_config(model: str, time_cond: bool = False):
     if model.endswith((".yaml", ".yml")):
         if not os.path.isfile(model):
             raise CommandError(f"config file not found: {model}")
-        return UNet3DConfig.from_lvdm_yaml(model, **overrides)
+        doc = read_yaml(model)  # parse errors name the file and line
+        check_field_types(UNet3DConfig, section(doc, "model", "params", "unet_config", "params"),
+                          f"{model}: model.params.unet_config.params")
+        try:
+            return UNet3DConfig.from_lvdm_yaml(model, **overrides)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            detail = str(err).strip("'\"")
+            raise ConfigError(detail if model in detail else f"{model}: {detail}") from None
+    if os.path.exists(model):
+        raise CommandError(f"{model}: is a file but neither an official YAML (.yaml) nor a converted model "
+                           "directory (expected a preset name, a .yaml or a directory)")
     try:
         return UNet3DConfig.preset(model, **overrides)
     except ValueError as err:
@@ -42,10 +55,13 @@ def resolve_unet_config(model: str, time_cond: bool = False):
 def run(args) -> int:
     from hummingbird_jax.cli import CommandError
     from hummingbird_jax.models.unet_stats import forward_flops, parameter_breakdown
+    from hummingbird_jax.pipeline import check_generation_args
 
+    try:  # the sizes generate accepts, so info never describes a run that cannot happen
+        check_generation_args(1, args.frames, args.height, args.width, 8)
+    except ValueError as err:
+        raise CommandError(f"--frames/--height/--width: {err}") from None
     cfg = resolve_unet_config(args.model, args.time_cond)
-    if args.height % 8 or args.width % 8:
-        raise CommandError(f"--height/--width must divide by 8 (got {args.height}×{args.width})")
     stats = parameter_breakdown(cfg)
     middle = "with" if cfg.use_middle_block else "without"
     print(f"U-Net {args.model}: {cfg.num_res_blocks} res block(s) per level, {middle} middle block, "

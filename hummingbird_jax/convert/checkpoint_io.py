@@ -12,6 +12,11 @@ only callables it will invoke are tensor-rebuild functions and a few inert conta
 pickle names become inert placeholders, so whole pickled ``nn.Module`` trees can be walked for their
 ``_parameters`` / ``_buffers``. A pickle that tries to call anything else (``os.system``, ``eval``,
 an arbitrary class constructor, ...) is refused with :class:`UnsafeCheckpointError`.
+
+Files are untrusted input: no size a file claims (a safetensors header length, a zip member's size,
+a pickle's counted string, a tensor's extent in its storage) is used to allocate or index before it
+is checked against the bytes really there, and every failure of a reader (a truncated, corrupt or
+mislabelled file) surfaces as one :class:`CheckpointError` naming the file.
 """
 
 from __future__ import annotations
@@ -22,22 +27,40 @@ import io
 import json
 import os
 import pickle
+import pickletools
+import struct
 import zipfile
+import zlib
 from typing import Any, Mapping
 
 import ml_dtypes
 import numpy as np
+from safetensors import SafetensorError
+
+from hummingbird_jax.errors import CheckpointError
 
 __all__ = [
+    "CheckpointError",
     "UnsafeCheckpointError",
     "load_torch_checkpoint",
     "save_safetensors",
+    "read_safetensors_metadata",
     "save_lightning_ckpt",
 ]
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
     """The checkpoint's pickle asks to run code that is not a tensor rebuild."""
+
+
+# What the readers below raise on a corrupt, truncated or mislabelled file; mapped to CheckpointError.
+_READ_FAILURES = (
+    ValueError, KeyError, IndexError, TypeError, AttributeError, EOFError, MemoryError, OverflowError,
+    RecursionError, pickle.UnpicklingError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
+    struct.error, SafetensorError, NotImplementedError, OSError,
+)
+# deflate cannot expand data more than about 1032:1; a zip member claiming more is lying.
+_MAX_DEFLATE_RATIO = 1032
 
 
 _STORAGE_DTYPES = {
@@ -102,9 +125,16 @@ class PickledObject:
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_unused):
     """numpy twin of ``torch._utils._rebuild_tensor_v2``."""
-    size, stride = tuple(size), tuple(stride)
+    size, stride, storage_offset = tuple(map(int, size)), tuple(map(int, stride)), int(storage_offset)
+    if len(size) != len(stride) or min(size + stride + (storage_offset,)) < 0:
+        raise ValueError(f"tensor of size {size}, stride {stride}, offset {storage_offset} is malformed")
     if not size:  # 0-d tensor (e.g. CLIP's logit_scale): keep it an ndarray so it is not dropped
         return np.array(storage[storage_offset])
+    if 0 in size:
+        return np.zeros(size, storage.dtype)
+    extent = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if extent > len(storage):
+        raise ValueError(f"tensor of size {size} needs {extent} elements but its storage has {len(storage)}")
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage[storage_offset:], shape=size, strides=tuple(s * itemsize for s in stride)
@@ -204,15 +234,35 @@ def _short(args) -> str:
     return text if len(text) < 80 else text[:77] + "...)"
 
 
+def _check_zip_sizes(archive: zipfile.ZipFile, path: str) -> None:
+    """Refuse members whose claimed sizes the archive cannot hold, before anything is read."""
+    length = os.path.getsize(path)
+    for info in archive.infolist():
+        claimed = info.file_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size
+        if info.compress_size > length or claimed > length or info.file_size > _MAX_DEFLATE_RATIO * max(
+                info.compress_size, 1):
+            raise ValueError(f"zip member {info.filename!r} claims {info.file_size} bytes; the file has {length}")
+
+
+def _check_pickle_lengths(data: bytes) -> None:
+    """Walk the pickle's opcodes without building anything: every counted string/bytes argument is
+    read from the bytes really present, so a length that lies fails here instead of allocating."""
+    for _ in pickletools.genops(io.BytesIO(data)):
+        pass
+
+
 def _load_zip_pickle(path: str) -> Any:
     with zipfile.ZipFile(path) as archive:
+        _check_zip_sizes(archive, path)
         pkl_names = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if not pkl_names:
-            raise ValueError(f"{path}: zip archive without data.pkl, not a PyTorch checkpoint")
+            raise CheckpointError(f"{path}: zip archive without data.pkl, not a PyTorch checkpoint")
         name = pkl_names[0]
         prefix = name[: -len("data.pkl")]
         with archive.open(name) as fh:
-            return _RestrictedUnpickler(io.BytesIO(fh.read()), archive, prefix, path).load()
+            data = fh.read()
+        _check_pickle_lengths(data)
+        return _RestrictedUnpickler(io.BytesIO(data), archive, prefix, path).load()
 
 
 def _module_tree_state_dict(obj: PickledObject, prefix: str, out: dict) -> None:
@@ -240,7 +290,7 @@ def _extract_state_dict(obj: Any, path: str) -> dict[str, np.ndarray]:
         _module_tree_state_dict(obj, "", out)
         return out
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a state dict, a checkpoint dict or a module, got {type(obj)}")
+        raise CheckpointError(f"{path}: expected a state dict, a checkpoint dict or a module, got {type(obj)}")
     if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         return _extract_state_dict(obj["state_dict"], path)
     if "module" in obj and isinstance(obj["module"], (Mapping, PickledObject)):
@@ -256,17 +306,29 @@ def _extract_state_dict(obj: Any, path: str) -> dict[str, np.ndarray]:
         elif isinstance(value, PickledObject):
             _module_tree_state_dict(value, f"{key}.", out)
     if not out:
-        raise ValueError(f"{path}: no tensors found (top-level keys: {sorted(map(str, obj))[:10]})")
+        raise CheckpointError(f"{path}: no tensors found (top-level keys: {sorted(map(str, obj))[:10]})")
     return out
+
+
+def _check_safetensors_header(path: str) -> dict:
+    """The JSON header, its claimed length checked against the file's before it is read."""
+    length = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        header_len = int.from_bytes(fh.read(8), "little")
+        if length < 8 or header_len > length - 8:
+            raise CheckpointError(f"{path}: not a complete .safetensors file (its header claims {header_len} "
+                                  f"bytes, the file has {length})")
+        header = json.loads(fh.read(header_len))
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: .safetensors header is not a JSON object")
+    return header
 
 
 def _load_safetensors(path: str) -> dict[str, np.ndarray]:
     from safetensors import safe_open
 
     out = {}
-    with open(path, "rb") as fh:
-        header_len = int.from_bytes(fh.read(8), "little")
-        header = json.loads(fh.read(header_len))
+    header = _check_safetensors_header(path)
     has_bf16 = any(isinstance(v, dict) and v.get("dtype") == "BF16" for v in header.values())
     with safe_open(path, framework="flax" if has_bf16 else "numpy") as f:
         for key in f.keys():
@@ -284,6 +346,19 @@ def load_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return _read_checkpoint(path)
+    except CheckpointError as err:
+        if path in str(err):
+            raise
+        raise type(err)(f"{path}: {err}") from None
+    except _READ_FAILURES as err:
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}"
+                              f"{': ' + detail if detail else ''})") from err
+
+
+def _read_checkpoint(path: str) -> dict[str, np.ndarray]:
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if path.endswith(".safetensors"):
@@ -291,21 +366,41 @@ def load_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if magic[:2] == b"PK":
         return _extract_state_dict(_load_zip_pickle(path), path)
     if magic[:1] == b"\x80":
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: legacy (pre-1.6, non-zip) PyTorch pickle format is not supported; re-save it "
             "with a current torch.save or convert it to .safetensors"
         )
-    raise ValueError(f"{path}: not a .safetensors file nor a PyTorch zip checkpoint")
+    raise CheckpointError(f"{path}: not a .safetensors file nor a PyTorch zip checkpoint")
 
 
-def save_safetensors(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
-    """Write ``state_dict`` atomically as safetensors (readable by ``safetensors.torch.load_file``)."""
+def save_safetensors(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike,
+                     metadata: Mapping[str, str] | None = None) -> None:
+    """Write ``state_dict`` atomically as safetensors (readable by ``safetensors.torch.load_file``);
+    ``metadata`` (strings) goes in the header's ``__metadata__``."""
     from safetensors.numpy import save_file
 
     path = os.fspath(path)
     tmp = path + ".tmp"
-    save_file({k: np.require(v, requirements="C") for k, v in state_dict.items()}, tmp)
+    save_file({k: np.require(v, requirements="C") for k, v in state_dict.items()}, tmp,
+              metadata=dict(metadata) if metadata else None)
     os.replace(tmp, path)
+
+
+def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` strings of a .safetensors file (``{}`` when it has none)."""
+    from safetensors import safe_open
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        _check_safetensors_header(path)
+        with safe_open(path, framework="numpy") as f:
+            return dict(f.metadata() or {})
+    except CheckpointError:
+        raise
+    except _READ_FAILURES as err:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({type(err).__name__}: {err})") from err
 
 
 def save_lightning_ckpt(state_dict: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
