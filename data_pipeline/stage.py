@@ -20,7 +20,9 @@ what they have in common:
   distribution of the stage's label column.
 
 Rows are keyed by ``path`` (+ ``start_frame``/``end_frame`` for clips, + an occurrence counter for
-duplicates), so a journal survives rows being appended to or reordered in the input.
+duplicates) and the file's identity (size, modification time), so a journal survives rows being
+appended to or reordered in the input, and a file replaced since (a bad video swapped for a good one)
+is processed again.
 """
 
 from __future__ import annotations
@@ -122,8 +124,18 @@ def failure_reason(error: str) -> str:
     return str(error).split(":", 1)[0].strip() or "unknown"
 
 
+def file_identity(path: str) -> str:
+    """``size:mtime_ns`` of the file at ``path`` (``""`` when there is none)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return ""
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
 def row_keys(frame: pd.DataFrame) -> list[str]:
-    """Stable identity of each row: path (+ clip span) + occurrence index among identical ones."""
+    """Stable identity of each row: path (+ clip span) + occurrence index among identical ones, then
+    ``@size:mtime_ns`` when the file exists."""
     parts = [frame["path"].astype(str)]
     for column in ("start_frame", "end_frame"):
         if column in frame.columns:
@@ -132,7 +144,8 @@ def row_keys(frame: pd.DataFrame) -> list[str]:
     for part in parts[1:]:
         base = base + "|" + part
     occurrence = base.groupby(base).cumcount()
-    return [f"{b}#{n}" for b, n in zip(base, occurrence)]
+    identity = [file_identity(p) for p in frame["path"].astype(str)]
+    return [f"{b}#{n}" + (f"@{i}" if i else "") for b, n, i in zip(base, occurrence, identity)]
 
 
 def _clean(value):
