@@ -35,6 +35,9 @@ class RewardModel(abc.ABC):
     """
 
     name: str = "reward"
+    # True when ``score`` takes a keyword ``rng`` for random preprocessing (e.g. a random crop); training
+    # then passes a fresh key each step, and ``rng=None`` must give a deterministic score.
+    takes_rng: bool = False
 
     @abc.abstractmethod
     def tokenize(self, prompts: Sequence[str]) -> np.ndarray:
