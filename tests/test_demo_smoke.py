@@ -12,12 +12,16 @@ import sys
 from PIL import Image
 
 MODELS = ("teacher", "student_pruned", "student_stage1", "student_stage2")
-METRICS = {"steps", "semantic_accuracy", "temporal_consistency", "latency_s", "params"}
+METRICS = {"steps", "semantic_accuracy", "accuracy_by_label", "motion", "temporal_consistency", "latency_s", "params"}
+
+
+def _run_demo(out, preset="smoke"):
+    command = [sys.executable, "-m", "hummingbird_jax.cli", "demo", "--preset", preset, "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=900)
 
 
 def _demo(out):
-    command = [sys.executable, "-m", "hummingbird_jax.cli", "demo", "--preset", "smoke", "--out", str(out)]
-    proc = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=900)
+    proc = _run_demo(out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -29,6 +33,8 @@ def test_smoke_demo_runs_every_phase_writes_the_report_and_resumes(tmp_path):
     assert set(report) == {*MODELS, "student_stage2_by_steps"}
     for name in MODELS:
         assert set(report[name]) == METRICS and 0.0 <= report[name]["semantic_accuracy"] <= 1.0
+        by_label = report[name]["accuracy_by_label"]
+        assert set(by_label) == {"shape", "colour", "motion", "all"} and all(0 <= v <= 1 for v in by_label.values())
     assert report["teacher"]["steps"] == 10 and report["student_stage2"]["steps"] == 4  # smoke: teacher DDIM 10
     assert [report["student_stage2_by_steps"][s]["steps"] for s in ("1", "2", "4", "8")] == [1, 2, 4, 8]
     # pruned: 1 res block per level, no middle block; stage 2 adds only the guidance projection
@@ -42,6 +48,7 @@ def test_smoke_demo_runs_every_phase_writes_the_report_and_resumes(tmp_path):
     assert "reward/video_text" in stage2["metrics_logged"], stage2["metrics_logged"]
     assert (out / "stage1" / "run" / "checkpoints").is_dir() and (out / "stage2" / "run" / "checkpoints").is_dir()
     markdown = (out / "report.md").read_text()
+    assert "not meaningful" in markdown.splitlines()[0]
     assert "| teacher | ddim_cfg | 10 |" in markdown and "student_stage2_4" in markdown
     with Image.open(out / "samples.gif") as grid:
         assert grid.n_frames == 8
@@ -52,3 +59,9 @@ def test_smoke_demo_runs_every_phase_writes_the_report_and_resumes(tmp_path):
     again = _demo(out)
     assert again.count("done already") == 10 and "[teacher] running" not in again
     assert json.loads((out / "report.json").read_text()) == report
+
+    # another preset pointed at the finished smoke folder: one line naming the folder, nothing skipped
+    other = _run_demo(out, "default")
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr[-3000:]
+    assert str(out) in other.stderr and "smoke" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    assert "done already" not in other.stdout

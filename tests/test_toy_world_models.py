@@ -41,6 +41,7 @@ def test_semantic_accuracy_is_the_mean_of_shape_colour_and_motion_and_all_needs_
     assert scores["semantic_se"] == pytest.approx(per_video.std(ddof=1) / 2)
     chance = chance_scores()  # 3 shapes, 4 colours, 5 motions
     assert chance["semantic"] == pytest.approx((1 / 3 + 1 / 4 + 1 / 5) / 3) and chance["all"] == pytest.approx(1 / 60)
+    assert chance["motion"] == pytest.approx(1 / 5) and chance["colour"] == pytest.approx(1 / 4)
 
 
 def test_latent_rescaling_gives_unit_std_and_keeps_reconstructions():

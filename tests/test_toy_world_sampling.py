@@ -50,7 +50,8 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     def result(name, steps, acc):
         return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9,
                 "latency_s": 0.1 * steps, "params": 10, "flops": 1e9,
-                "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc, "all": acc, "semantic_se": 0.01}}
+                "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc, "all": acc, "semantic_se": 0.01},
+                "motion": {"along_caption_px": 12.8 * acc, "moving_as_captioned": acc, "static_drift_px": 0.5}}
 
     results = {"teacher": result("teacher", 50, 1.0), "student_pruned": result("student_pruned", 4, 0.2),
                "student_stage1": result("student_stage1", 4, 0.5)}
@@ -59,10 +60,15 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     assert set(summary) == {"teacher", "student_pruned", "student_stage1", "student_stage2", "student_stage2_by_steps"}
     assert set(summary["student_stage2_by_steps"]) == {"1", "2", "4", "8"}
     assert summary["student_stage2"] == summary["student_stage2_by_steps"]["4"]
-    assert set(summary["teacher"]) == {"steps", "semantic_accuracy", "temporal_consistency", "latency_s", "params"}
+    assert set(summary["teacher"]) == {"steps", "semantic_accuracy", "motion", "temporal_consistency", "latency_s",
+                                       "params", "accuracy_by_label"}
+    assert summary["teacher"]["accuracy_by_label"] == {"shape": 1.0, "colour": 1.0, "motion": 1.0, "all": 1.0}
     assert "| teacher | lcm | 50 | 1.000 ± 0.010 |" in table_markdown(results)
     rng = np.random.default_rng(0)
     videos = {name: rng.uniform(-1, 1, (3, 8, 32, 32, 3)).astype(np.float32) for name in ("a", "b")}
-    gif_grid(videos, tmp_path / "grid.gif", rows=2)
+    gif_grid(videos, tmp_path / "grid.gif", ["a red circle moving up on a dark background", "a blue square"], rows=2)
     with Image.open(tmp_path / "grid.gif") as image:
-        assert image.n_frames == 8 and image.size == (2 * 2 * 34, 2 * 2 * 34)
+        assert image.n_frames == 8 and image.size == (150 + 2 * 68, 16 + 2 * 68)
+        first = np.asarray(image.convert("RGB"))
+    # the labels are drawn: dark text pixels in the prompt margin and above each column
+    assert (first[16:16 + 64, :150] < 100).any() and (first[:16, 150:150 + 64] < 100).any()

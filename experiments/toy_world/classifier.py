@@ -104,9 +104,11 @@ SEMANTIC_LABELS = ("shape", "colour", "motion")
 
 
 def chance_scores() -> dict[str, float]:
-    """``semantic`` and ``all`` of a judge that guesses each label uniformly: the floor of the tables."""
+    """``semantic``, ``all`` and each label's accuracy of a judge that guesses each label uniformly: the
+    floor of the tables."""
     sizes = [len(LABEL_CLASSES[k]) for k in SEMANTIC_LABELS]
-    return {"semantic": float(np.mean([1 / n for n in sizes])), "all": float(1 / np.prod(sizes))}
+    return {"semantic": float(np.mean([1 / n for n in sizes])), "all": float(1 / np.prod(sizes)),
+            **{k: 1 / len(LABEL_CLASSES[k]) for k in SEMANTIC_LABELS}}
 
 
 def accuracy(params, videos, specs) -> dict[str, float]:

@@ -9,6 +9,7 @@ from its last 50-step chunk (its params and loss history; the optimizer moments 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from data_pipeline.manifest import write_json
 from experiments.toy_world import artifacts
-from experiments.toy_world.presets import GUIDANCE, Preset, latent_size
+from experiments.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
+from hummingbird_jax.errors import WorkdirError
 
 PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
 HELD_OUT_SEED = 50_000  # rendering seeds of the evaluation clips for the reward model
@@ -227,18 +229,68 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
         print(f"[evaluate] sampling {name} ({spec.method}, {spec.steps} steps)", flush=True)
         results[name], videos[name] = evaluate_model(name, cfg, params, spec, **common, compiled=program,
                                                      batch_size=batch_size)
-    gif_grid({k: videos[k] for k in ("teacher", "student_pruned", "student_stage1", "student_stage2_4")},
-             out / "samples.gif")
+    shown = _one_prompt_per_motion(specs)
+    columns = {"teacher": "teacher", "student_pruned": "pruned", "student_stage1": "stage 1",
+               "student_stage2_4": "stage 2, 4 steps"}
+    gif_grid({label: videos[k][shown] for k, label in columns.items()}, out / "samples.gif",
+             [specs[i].caption for i in shown], rows=len(shown), scale=3)
     summary = report_json(results)
     write_json(summary, out / "report.json")
     write_report(out, results, p)
     return {"results": results, "report_json": summary}
 
 
+SETTINGS_FILE = "settings.json"
+
+
+def run_settings(preset: Preset) -> dict:
+    """Everything a preset fixes about a run: its sizes, step counts and guidance (``OUT/settings.json``)."""
+    return {"preset": preset.name, **dataclasses.asdict(preset), "stage1_steps": STAGE1_STEPS[preset.name],
+            "stage2_steps": STAGE2_STEPS[preset.name], "guidance": GUIDANCE}
+
+
+def _flatten(tree, prefix=""):
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: list(tree) if isinstance(tree, tuple) else tree}
+
+
+def claim_folder(out: Path, preset: Preset) -> None:
+    """Records the run's settings in a new folder; refuses a folder whose finished phases were made with
+    other settings (their outputs would be mixed into this run's report)."""
+    wanted = run_settings(preset)
+    record = out / SETTINGS_FILE
+    if record.exists():
+        have = artifacts.load_json(record)
+        a, b = _flatten(have), _flatten(wanted)
+        changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        if changed:
+            shown = ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:4])
+            more = f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
+            raise WorkdirError(f"{out} holds a run of preset {have.get('preset')!r} with other settings "
+                               f"({shown}{more}); resume it with the same preset or choose a new --out")
+        return
+    finished = sorted(p.parent.name for p in out.glob("*/metrics.json") if p.parent.name in PHASES)
+    if finished:
+        raise WorkdirError(f"{out} has finished phases ({', '.join(finished)}) but no {SETTINGS_FILE} saying "
+                           f"which settings made them; choose a new --out")
+    write_json(wanted, record)
+
+
+def _one_prompt_per_motion(specs) -> list[int]:
+    """Indices of the first prompt asking for each motion (the GIF grid's rows)."""
+    first = {}
+    for i, spec in enumerate(specs):
+        first.setdefault(spec.motion, i)
+    return sorted(first.values())
+
+
 def run_phases(out, preset: Preset, phases=PHASES, progress: bool = True, log=print) -> dict:
-    """Runs (or skips, when done) each phase; returns ``{phase: metrics}``."""
+    """Runs (or skips, when done) each phase; returns ``{phase: metrics}``. A folder is resumed only by
+    the preset and settings that started it (:func:`claim_folder`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, preset)
     runners = {name: globals()[f"phase_{name}"] for name in PHASES}
     results = {}
     for name in phases:
