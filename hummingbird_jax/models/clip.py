@@ -1,4 +1,6 @@
-"""OpenCLIP text and vision towers (ViT-H-14 and smaller), as VideoCrafter2 and HPSv2 use them.
+"""OpenCLIP text and vision towers (ViT-H-14 and smaller), as VideoCrafter2 and HPSv2 use them, and the
+other pre-norm ViT image towers of the same shape: OpenAI CLIP (QuickGELU) and DINO (eps 1e-6, biased
+patch conv, no ``ln_pre`` nor projection, position grid resampled to any input size).
 
 Two consumers, one set of weights layout:
 
@@ -23,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from hummingbird_jax.models.attention import dot_product_attention
+from hummingbird_jax.models.interpolation import resize_2d
 
 __all__ = [
     "CLIPTextConfig",
@@ -32,9 +35,19 @@ __all__ = [
     "CLIPVisionEncoder",
     "CLIP",
     "normalize_features",
+    "ACTIVATIONS",
 ]
 
-_LN_EPS = 1e-5  # torch.nn.LayerNorm default, used throughout OpenCLIP
+_LN_EPS = 1e-5  # torch.nn.LayerNorm default, used throughout OpenCLIP and OpenAI CLIP
+
+
+def _quick_gelu(x):
+    """OpenAI CLIP's ``x * sigmoid(1.702 x)``."""
+    return x * jax.nn.sigmoid(1.702 * x)
+
+
+# MLP activations by name: OpenCLIP and DINO use exact (erf) GELU, OpenAI CLIP QuickGELU.
+ACTIVATIONS = {"gelu": lambda x: nn.gelu(x, approximate=False), "quick_gelu": _quick_gelu}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +82,14 @@ class CLIPTextConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CLIPVisionConfig:
-    """ViT image tower shape (OpenCLIP names the head count via ``head_width = width / heads``)."""
+    """ViT image tower shape (OpenCLIP names the head count via ``head_width = width / heads``).
+
+    The defaults are OpenCLIP's tower; the other fields describe its pre-norm ViT relatives:
+    ``activation`` (a key of :data:`ACTIVATIONS`), ``ln_eps``, ``patch_bias`` (conv bias),
+    ``ln_pre``, ``projection`` (``False``: the output is the normalised class token, ``width`` wide)
+    and ``any_size`` (accept any image of at least one patch, resampling the position grid with
+    bicubic interpolation exactly as DINO's ``interpolate_pos_encoding`` does).
+    """
 
     width: int
     layers: int
@@ -77,8 +97,16 @@ class CLIPVisionConfig:
     patch_size: int
     image_size: int
     mlp_ratio: float = 4.0
+    activation: str = "gelu"
+    ln_eps: float = _LN_EPS
+    patch_bias: bool = False
+    ln_pre: bool = True
+    projection: bool = True
+    any_size: bool = False
 
     def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"CLIPVisionConfig: activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.width % self.heads:
             raise ValueError(f"CLIPVisionConfig: width {self.width} is not divisible by heads {self.heads}")
         if self.image_size % self.patch_size:
@@ -89,6 +117,22 @@ class CLIPVisionConfig:
     @classmethod
     def vit_h_14(cls) -> "CLIPVisionConfig":
         return cls(width=1280, layers=32, heads=16, patch_size=14, image_size=224)
+
+    @classmethod
+    def openai_vit_b_32(cls) -> "CLIPVisionConfig":
+        """OpenAI CLIP ViT-B/32 image tower (``ViT-B-32.pt``; VBench's background consistency)."""
+        return cls(width=768, layers=12, heads=12, patch_size=32, image_size=224, activation="quick_gelu")
+
+    @classmethod
+    def openai_vit_l_14(cls) -> "CLIPVisionConfig":
+        """OpenAI CLIP ViT-L/14 image tower (``ViT-L-14.pt``; VBench's aesthetic quality)."""
+        return cls(width=1024, layers=24, heads=16, patch_size=14, image_size=224, activation="quick_gelu")
+
+    @classmethod
+    def dino_vit_b_16(cls) -> "CLIPVisionConfig":
+        """DINO ViT-B/16 (``dino_vitbase16_pretrain.pth``; VBench's subject consistency)."""
+        return cls(width=768, layers=12, heads=12, patch_size=16, image_size=224, ln_eps=1e-6,
+                   patch_bias=True, ln_pre=False, projection=False, any_size=True)
 
     @property
     def grid(self) -> int:
@@ -150,17 +194,19 @@ class ResidualAttentionBlock(nn.Module):
     causal: bool = False
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
+    activation: str = "gelu"
+    ln_eps: float = _LN_EPS
 
     @nn.compact
     def __call__(self, x):
-        h = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_1")(x)
+        h = nn.LayerNorm(epsilon=self.ln_eps, dtype=jnp.float32, name="ln_1")(x)
         h = MultiheadAttention(self.width, self.heads, self.causal, self.dtype, self.attention_impl, name="attn")(
             h.astype(self.dtype)
         )
         x = x + h.astype(x.dtype)
-        h = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_2")(x)
+        h = nn.LayerNorm(epsilon=self.ln_eps, dtype=jnp.float32, name="ln_2")(x)
         h = nn.Dense(int(self.width * self.mlp_ratio), dtype=self.dtype, name="mlp.c_fc")(h.astype(self.dtype))
-        h = nn.gelu(h, approximate=False)  # OpenCLIP uses exact (erf) GELU
+        h = ACTIVATIONS[self.activation](h)
         h = nn.Dense(self.width, dtype=self.dtype, name="mlp.c_proj")(h)
         return x + h.astype(x.dtype)
 
@@ -175,13 +221,15 @@ class Transformer(nn.Module):
     causal: bool = False
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
+    activation: str = "gelu"
+    ln_eps: float = _LN_EPS
 
     @nn.compact
     def __call__(self, x, num_blocks: Optional[int] = None):
         for i in range(self.layers if num_blocks is None else num_blocks):
             x = ResidualAttentionBlock(
                 self.width, self.heads, self.mlp_ratio, self.causal, self.dtype, self.attention_impl,
-                name=f"resblocks.{i}",
+                self.activation, self.ln_eps, name=f"resblocks.{i}",
             )(x)
         return x
 
@@ -246,38 +294,67 @@ class CLIPTextEncoder(nn.Module):
 
 
 class CLIPVisionEncoder(nn.Module):
-    """OpenCLIP ``VisionTransformer``: patchify conv, class token, ``ln_pre``, blocks, ``ln_post`` on the
-    class token, ``proj``. Input NHWC, already resized and normalised; output ``(B, embed_dim)``."""
+    """Pre-norm ViT image tower (OpenCLIP ``VisionTransformer`` and its relatives, see
+    :class:`CLIPVisionConfig`): patchify conv, class token, ``ln_pre``, blocks, ``ln_post`` on the class
+    token, ``proj``. Input NHWC, already resized and normalised; output ``(B, embed_dim)``, or
+    ``(B, width)`` without projection (``embed_dim`` is then unused)."""
 
     cfg: CLIPVisionConfig
-    embed_dim: int
+    embed_dim: Optional[int] = None
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
+
+    def _check(self, images):
+        cfg = self.cfg
+        if cfg.any_size:
+            if images.ndim != 4 or images.shape[-1] != 3 or min(images.shape[1:3]) < cfg.patch_size:
+                raise ValueError(f"images must be NHWC (batch, H, W, 3) with H, W >= {cfg.patch_size}, "
+                                 f"got {tuple(images.shape)}")
+            return
+        expected = (cfg.image_size, cfg.image_size, 3)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"images must be NHWC (batch, {cfg.image_size}, {cfg.image_size}, 3), got {tuple(images.shape)}")
+
+    def _grid_positions(self, positional, grid_hw: tuple[int, int]):
+        """Position table for a ``grid_hw`` patch grid: the stored one, or (DINO) its patch part
+        resampled bicubically with DINO's ``+0.1`` scale factors."""
+        cfg = self.cfg
+        if grid_hw == (cfg.grid, cfg.grid):
+            return positional
+        n = cfg.grid
+        patches = positional[1:].reshape(1, n, n, cfg.width)
+        factors = ((grid_hw[0] + 0.1) / n, (grid_hw[1] + 0.1) / n)
+        patches = resize_2d(patches, grid_hw, "bicubic", factors).reshape(-1, cfg.width)
+        return jnp.concatenate([positional[:1], patches], axis=0)
 
     @nn.compact
     def __call__(self, images):
         cfg = self.cfg
-        expected = (cfg.image_size, cfg.image_size, 3)
-        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(f"images must be NHWC (batch, {cfg.image_size}, {cfg.image_size}, 3), got {tuple(images.shape)}")
+        self._check(images)
         scale = cfg.width**-0.5
         x = nn.Conv(
             cfg.width, (cfg.patch_size, cfg.patch_size), strides=cfg.patch_size, padding="VALID",
-            use_bias=False, dtype=self.dtype, name="conv1",
+            use_bias=cfg.patch_bias, dtype=self.dtype, name="conv1",
         )(images.astype(self.dtype))
-        b = x.shape[0]
-        x = x.reshape(b, cfg.grid * cfg.grid, cfg.width).astype(jnp.float32)
+        b, gh, gw = x.shape[:3]
+        x = x.reshape(b, gh * gw, cfg.width).astype(jnp.float32)
         class_embedding = self.param("class_embedding", nn.initializers.normal(scale), (cfg.width,))
         positional = self.param(
             "positional_embedding", nn.initializers.normal(scale), (cfg.grid * cfg.grid + 1, cfg.width)
         )
-        x = jnp.concatenate([jnp.broadcast_to(class_embedding, (b, 1, cfg.width)), x], axis=1) + positional
-        x = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_pre")(x)
+        x = jnp.concatenate([jnp.broadcast_to(class_embedding, (b, 1, cfg.width)), x], axis=1)
+        x = x + self._grid_positions(positional, (gh, gw))
+        if cfg.ln_pre:
+            x = nn.LayerNorm(epsilon=cfg.ln_eps, dtype=jnp.float32, name="ln_pre")(x)
         x = Transformer(
             cfg.width, cfg.heads, cfg.layers, cfg.mlp_ratio, False, self.dtype, self.attention_impl,
-            name="transformer",
+            cfg.activation, cfg.ln_eps, name="transformer",
         )(x)
-        pooled = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_post")(x[:, 0])
+        pooled = nn.LayerNorm(epsilon=cfg.ln_eps, dtype=jnp.float32, name="ln_post")(x[:, 0])
+        if not cfg.projection:
+            return pooled
+        if self.embed_dim is None:
+            raise ValueError("CLIPVisionEncoder: a tower with a projection needs embed_dim")
         proj = self.param("proj", nn.initializers.normal(scale), (cfg.width, self.embed_dim))
         return jnp.dot(pooled.astype(self.dtype), proj.astype(self.dtype)).astype(jnp.float32)
 
