@@ -1,0 +1,32 @@
+"""ViCLIP-L behind the two ViCLIP dimensions: the model and converter of
+:mod:`hummingbird_jax.rewards.viclip`, jitted once, with VBench's 32-token prompt encoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hummingbird_jax.evaluation.viclip_dimension import ViCLIPScorer
+from hummingbird_jax.rewards.viclip import ViCLIPConfig, text_features, video_features
+from hummingbird_jax.convert.viclip import load_viclip
+from hummingbird_jax.text import tokenize
+
+__all__ = ["viclip_scorer", "load_viclip_scorer"]
+
+
+def viclip_scorer(params: Any, cfg: ViCLIPConfig) -> ViCLIPScorer:
+    """A scorer over converted params: video ``(1, 8, 224, 224, 3)`` normalised frames, prompts as text."""
+    video_fn = jax.jit(lambda p, frames: video_features(p, cfg, frames))
+    text_fn = jax.jit(lambda p, tokens: text_features(p, cfg, tokens))
+    return ViCLIPScorer(
+        video_features=lambda frames: video_fn(params, jnp.asarray(frames, jnp.float32)),
+        text_features=lambda prompt: text_fn(params, jnp.asarray(tokenize([prompt], cfg.context_length)))[0],
+    )
+
+
+def load_viclip_scorer(path: str, cfg: ViCLIPConfig | None = None) -> ViCLIPScorer:
+    """From ``ViClip-InternVid-10M-FLT.pth`` (default config ViCLIP-L/14, 8 frames)."""
+    cfg = cfg or ViCLIPConfig.vit_l14()
+    return viclip_scorer(load_viclip(path, cfg), cfg)
