@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         return stop.exit_code
     except KeyboardInterrupt:
         _report(args, "interrupted (Ctrl-C)", debug)
-        return 130
+        # Ctrl-C may land while XLA threads still work (compiling, dispatching); tearing the
+        # interpreter down under them can crash, so leave without teardown once output is flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     return int(result or 0)
 
 

@@ -10,6 +10,10 @@ phases are skipped.
 from __future__ import annotations
 
 import os
+import shlex
+import sys
+
+from hummingbird_jax.errors import Interrupted
 
 PRESETS = ("smoke", "default", "full")
 
@@ -30,8 +34,12 @@ def run(args) -> int:
     from experiments.toy_world.phases import run_phases
     from experiments.toy_world.presets import get_preset
 
-    results = run_phases(args.out, get_preset(args.preset), progress=True,
-                         log=lambda message: print(message, flush=True))
+    try:
+        results = run_phases(args.out, get_preset(args.preset), progress=True,
+                             log=lambda message: print(message, flush=True))
+    except Interrupted as stop:
+        command = shlex.join(["hummingbird", *sys.argv[1:]])
+        raise Interrupted(stop.signum, f"{stop}; finished phases are kept, resume with: {command}") from None
     summary = results["evaluate"]["report_json"]
     print(f"report: {os.path.join(args.out, 'report.md')} and report.json")
     for name in ("teacher", "student_pruned", "student_stage1", "student_stage2"):

@@ -5,6 +5,8 @@ Runs (or resumes: re-run the same command) an experiment config from ``experimen
 
 from __future__ import annotations
 
+import os
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a stage-1 or stage-2 experiment (resumes from WORKDIR)")
@@ -18,12 +20,17 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import logging
+    import shlex
+    import sys
 
     from hummingbird_jax.cli import CommandError
+    from hummingbird_jax.errors import Interrupted
     from hummingbird_jax.training.config import apply_overrides, load_experiment
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("hummingbird_jax").setLevel(logging.INFO)
+    if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
+        raise CommandError(f"--workdir {args.workdir} exists and is not a directory (expected a run directory)")
     try:
         config = apply_overrides(load_experiment(args.experiment, args.variant), args.overrides)
         from hummingbird_jax.training.trainer import train, validate
@@ -31,8 +38,17 @@ def run(args) -> int:
         validate(config)
     except (KeyError, ValueError) as err:
         raise CommandError(str(err).strip("'\"")) from None
-    result = train(config, args.workdir)
+    try:
+        result = train(config, args.workdir)
+    except Interrupted as stop:
+        command = shlex.join(["hummingbird", *sys.argv[1:]])
+        raise Interrupted(stop.signum, f"{stop}; resume with: {command}") from None
+    step = int(result["start_step"]) if result.get("finished") else int(result["state"]["step"])
+    if result.get("finished"):
+        print(f"already finished: {args.workdir} is at step {step} (total_steps {config.total_steps}); nothing to do "
+              "(--set total_steps=N trains further)")
+        return 0
     last = result["history"][-1] if result["history"] else {}
-    step = int(result["state"]["step"])
-    print(f"trained to step {step} (loss {last.get('loss', float('nan')):.5g}); checkpoints in {args.workdir}/checkpoints")
+    loss = f" (loss {last['loss']:.5g})" if "loss" in last else ""
+    print(f"trained to step {step}{loss}; checkpoints in {args.workdir}/checkpoints")
     return 0

@@ -1,21 +1,53 @@
 """Where training metrics go: one JSON line per logged step (``WORKDIR/metrics.jsonl``) and
-TensorBoard event files (``WORKDIR/tensorboard``), written by process 0 only."""
+TensorBoard event files (``WORKDIR/tensorboard``), written by process 0 only.
+
+A resumed run replays the steps after its checkpoint, so the writer first forgets what was logged
+after the restored step: ``metrics.jsonl`` is cut back to it, and TensorBoard is told to purge
+later events. Each step then appears once.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def truncate_metrics(path: str, step: int) -> int:
+    """Keep the records of steps ``<= step`` (and drop a torn last line); returns the lines dropped."""
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as fh:
+        lines = fh.read().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line torn by a killed process
+    if len(kept) != len(lines):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+    return len(lines) - len(kept)
+
 
 class MetricWriter:
-    def __init__(self, workdir: str, enabled: bool = True):
+    def __init__(self, workdir: str, enabled: bool = True, start_step: int = 0):
         self.enabled = enabled
         self._jsonl = self._tb = None
         if enabled:
-            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", buffering=1)
+            path = os.path.join(workdir, METRICS_FILE)
+            truncate_metrics(path, start_step)
+            self._jsonl = open(path, "a", buffering=1)
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+            # purge_step: TensorBoard drops the events of the replayed steps written by the earlier run.
+            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                                     purge_step=start_step + 1 if start_step else None)
 
     def write(self, step: int, scalars: dict) -> None:
         if not self.enabled:

@@ -4,6 +4,10 @@
 ``experiments/stage2_turbo.py``) until ``total_steps``, resuming from the newest checkpoint in
 ``WORKDIR/checkpoints`` when there is one. The same code runs on one CPU, one GPU, eight GPUs or a TPU
 slice; only ``config.mesh`` (and, across hosts, the launcher) changes.
+
+Re-running a finished run returns at once. SIGINT/SIGTERM stop the loop at a safe point (after a
+step, never inside a save): the step reached is checkpointed, pending writes finish, and
+:class:`~hummingbird_jax.errors.Interrupted` is raised (exit code 130/143 on the command line).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hummingbird_jax.errors import ConfigError, Interrupted, WorkdirError
 from hummingbird_jax.training import checkpointing
+from hummingbird_jax.training.interruption import StopRequest
 from hummingbird_jax.training.inputs import make_input, model_fields
 from hummingbird_jax.training.losses import ConsistencySettings, DistillSettings, consistency_loss, distill_loss
 from hummingbird_jax.training.mesh import (
@@ -142,16 +148,38 @@ def config_to_json(config) -> dict:
 
 def train(config, workdir: str, *, max_steps: int | None = None) -> dict:
     """Train until ``config.total_steps`` (or ``max_steps`` more steps); returns the final state and
-    the metrics of every step run here (``history``)."""
+    the metrics of every step run here (``history``). A run already at ``total_steps`` returns
+    ``finished=True`` and ``state=None`` without building anything."""
     validate(config)
     maybe_initialize_distributed(config.distributed)
-    os.makedirs(workdir, exist_ok=True)
     is_main = jax.process_index() == 0
 
-    # Mesh.
-    mesh = make_mesh(config.mesh)
+    # Mesh, checked against the devices before anything is written.
+    try:
+        mesh = make_mesh(config.mesh)
+    except ValueError as err:
+        here = f"{jax.device_count()} {jax.default_backend()} device(s) here"
+        raise ConfigError(f"mesh.data={config.mesh.data} mesh.fsdp={config.mesh.fsdp}: {err} ({here}; "
+                          "expected sizes whose product is the device count, -1 taking what is left)") from None
     batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(("data", "fsdp")))
 
+    # The workdir: this run's, or refused; a finished run stops here.
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise WorkdirError(f"--workdir {workdir} exists and is not a directory (expected a run directory)")
+    os.makedirs(workdir, exist_ok=True)
+    manager = checkpointing.make_manager(workdir, int(config.keep_checkpoints), bool(config.async_checkpoints))
+    latest = manager.latest_step()
+    checkpointing.claim_workdir(workdir, config_to_json(config), latest, write=is_main)
+    if latest is not None and latest >= int(config.total_steps) and max_steps is None:
+        manager.close()
+        log.info("%s is already at step %d of %d", workdir, latest, int(config.total_steps))
+        return {"state": None, "frozen": None, "history": [], "start_step": latest, "finished": True,
+                "models": None, "mesh": mesh}
+    with StopRequest(announce=is_main) as stop:
+        return _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_steps, is_main)
+
+
+def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_steps, is_main) -> dict:
     # Models: shapes and shardings first (eval_shape), then the weights, placed straight into them.
     from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
     from hummingbird_jax.text import tokenize
@@ -199,12 +227,15 @@ def train(config, workdir: str, *, max_steps: int | None = None) -> dict:
     state_shardings = shard_like(abstract_state, student_ref, mesh)
 
     # Restore the newest checkpoint, or start fresh.
-    manager = checkpointing.make_manager(workdir, int(config.keep_checkpoints), bool(config.async_checkpoints))
-    latest = manager.latest_step()
     if latest is not None:
         target = jax.tree_util.tree_map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                                         abstract_state, state_shardings)
-        state = checkpointing.restore(manager, latest, target, loader)
+        try:
+            state = checkpointing.restore(manager, latest, target, loader)
+        except (ValueError, KeyError, TypeError) as err:
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise WorkdirError(f"{checkpointing.checkpoint_dir(workdir)}/{latest} does not fit this run's train "
+                               f"state ({type(err).__name__}: {first}); use a new --workdir") from None
         log.info("resumed from %s step %d", checkpointing.checkpoint_dir(workdir), latest)
     else:
         trainable, base = jax.device_put(jax.device_get((trainable, base)),
@@ -224,20 +255,25 @@ def train(config, workdir: str, *, max_steps: int | None = None) -> dict:
     from hummingbird_jax.data.sharding import put_batch_on_mesh
 
     total = int(config.total_steps) if max_steps is None else min(int(config.total_steps), start + max_steps)
-    writer = MetricWriter(workdir, enabled=is_main)
+    writer = MetricWriter(workdir, enabled=is_main, start_step=start)
     compiled, flops = None, 0.0
     history: list[dict] = []
     progress = _progress(start, total, is_main)
     interval_start, interval_steps = time.perf_counter(), 0
     sampler = None
+    done, saved = start, latest
     for step in range(start, total):
-        batch = put_batch_on_mesh(model_fields(next(loader)), mesh)
+        if stop.requested:
+            break
+        batch = put_batch_on_mesh(model_fields(next(loader), models.rewards), mesh)
         if compiled is None:
             t0 = time.perf_counter()
             compiled = jitted.lower(state, frozen, batch).compile()
             flops = step_flops(compiled, mesh.size)
             log.info("compiled the step in %.1fs (%.3g TFLOP per step)", time.perf_counter() - t0, flops / 1e12)
             interval_start = time.perf_counter()
+            if stop.requested:  # the batch drawn is not saved: the checkpoint's loader state stays valid
+                break
         state, metrics = compiled(state, frozen, batch)
         interval_steps += 1
         done = step + 1
@@ -256,16 +292,25 @@ def train(config, workdir: str, *, max_steps: int | None = None) -> dict:
             progress.update(1)
         if done % int(config.checkpoint_every) == 0 or done == total:
             checkpointing.save(manager, done, state, loader, config_to_json(config))
+            saved = done
         if int(config.sample_every) and (done % int(config.sample_every) == 0 or done == total):
             from hummingbird_jax.training.samples import Sampler
 
             sampler = sampler or Sampler(config, models, spec, mesh)
             sampler.write(state, frozen, done, os.path.join(workdir, "samples"), is_main)
+    interrupted = stop.requested and done < total
+    if interrupted and done > start and saved != done:  # keep the steps run so far
+        checkpointing.save(manager, done, state, loader, config_to_json(config))
+        saved = done
     manager.wait_until_finished()
     manager.close()
     writer.close()
     if progress is not None:
         progress.close()
+    if interrupted:
+        checkpointing.remove_temporary(workdir)
+        where = f"checkpoint of step {saved} kept" if saved is not None else "no checkpoint yet"
+        raise Interrupted(stop.signum, f"stopped at step {done} of {total} ({where})")
     return {"state": state, "frozen": frozen, "history": history, "start_step": start, "models": models,
             "mesh": mesh}
 
