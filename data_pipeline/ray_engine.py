@@ -33,6 +33,7 @@ import dataclasses
 import logging
 import math
 import pickle
+import socket
 import warnings
 from typing import Any, Callable
 
@@ -46,7 +47,7 @@ MAX_BLOCKS = 20_000  # bounds the driver's bookkeeping for very large manifests
 
 
 class RayUnavailable(RuntimeError):
-    """``--engine ray`` was asked for but Ray Data is not installed."""
+    """``--engine ray`` was asked for but Ray Data is not installed or the cluster does not answer."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,9 +134,26 @@ def connect(address: str | None = None):
     """Initialises Ray once per process: joins ``address`` or starts a local Ray; returns the module."""
     ray = _import_ray()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING", configure_logging=True)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="WARNING", configure_logging=True)
+        except ConnectionError as err:
+            raise RayUnavailable(f"--ray-address {address}: could not join a Ray cluster ({err})") from err
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # per-dataset chatter; our bar and summary report
     return ray
+
+
+def _check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """Fails in seconds on a HOST:PORT nobody listens on (Ray itself keeps retrying for minutes)."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayUnavailable(f"--ray-address {address}: expected 'auto' or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise RayUnavailable(f"--ray-address {address}: no Ray head answers there ({err})") from err
 
 
 def _uses_actors(stage: Stage) -> bool:

@@ -261,3 +261,11 @@ def test_encode_on_ray_actors_writes_the_same_tfds_dataset(ray_session, referenc
     for index, example in local.items():
         for key in ("mean", "logvar", "tokens", "fps", "start"):
             np.testing.assert_array_equal(on_ray[index][key], example[key])
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "no-port-here"])
+def test_an_address_without_a_ray_head_fails_in_seconds(address):
+    from data_pipeline.ray_engine import RayUnavailable, _check_reachable
+
+    with pytest.raises(RayUnavailable, match=f"--ray-address {address}"):
+        _check_reachable(address)
