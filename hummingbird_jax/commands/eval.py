@@ -5,6 +5,7 @@ bar chart; resumable."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from hummingbird_jax.cli import CommandError
@@ -59,6 +60,7 @@ def _generate(args) -> list[tuple[str, str]]:
     """VBench-named videos for every prompt x sample in OUT/videos, skipping those already written."""
     from hummingbird_jax import video_io
     from hummingbird_jax.evaluation.prompts import read_prompt_list, video_name
+    from hummingbird_jax.evaluation.runner import clock
     from hummingbird_jax.pipeline import TextToVideo, check_generation_args
 
     if not args.prompts:
@@ -88,12 +90,16 @@ def _generate(args) -> list[tuple[str, str]]:
         except (ValueError, KeyError) as err:
             raise CommandError(f"--generate {source}: {err}") from None
         print(f"generating {len(pending)} of {len(jobs)} video(s) into {folder}", flush=True)
-        for prompt, index, path in pending:
+        start = time.perf_counter()
+        for done, (prompt, index, path) in enumerate(pending, 1):
             # One fixed seed per (prompt, sample): the same command regenerates the same videos.
             video = bundle.generate([prompt], steps=args.steps, frames=args.frames, height=args.height,
                                     width=args.width, fps=args.fps, seed=args.seed,
                                     first_index=jobs.index((prompt, index, path)))[0]
             video_io.write_mp4(path, video, fps=args.fps)
+            elapsed = time.perf_counter() - start
+            print(f"[{done}/{len(pending)}] {path.name} | elapsed {clock(elapsed)}, "
+                  f"ETA {clock(elapsed / done * (len(pending) - done))}", flush=True)
     return [(str(path), prompt) for prompt, _, path in jobs]
 
 

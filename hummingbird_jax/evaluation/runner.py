@@ -19,7 +19,7 @@ from hummingbird_jax.evaluation.report import write_reports
 from hummingbird_jax.evaluation.weights import check_weights
 from hummingbird_jax.video_io import read_video
 
-__all__ = ["resolve_dimensions", "run_evaluation", "RESULTS_LOG"]
+__all__ = ["resolve_dimensions", "run_evaluation", "clock", "RESULTS_LOG"]
 
 RESULTS_LOG = "per_video.jsonl"
 
@@ -48,7 +48,7 @@ def _read_log(path: str) -> dict[tuple[str, str], dict]:
     return done
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -99,7 +99,7 @@ def run_evaluation(videos: list[tuple[str, Optional[str]]], dimensions: list, we
                 scores.append(f"{dim.name} {result['score']:.4f}")
             elapsed = time.perf_counter() - start
             eta = elapsed / i * (len(todo) - i)
-            log(f"[{i}/{len(todo)}] {name}: {', '.join(scores)} | elapsed {_clock(elapsed)}, ETA {_clock(eta)}")
+            log(f"[{i}/{len(todo)}] {name}: {', '.join(scores)} | elapsed {clock(elapsed)}, ETA {clock(eta)}")
     per_video = {n: {d.name: done[(n, d.name)]["score"] for d in dimensions} for n in names}
     totals = {}
     for dim in dimensions:
