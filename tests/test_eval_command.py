@@ -7,7 +7,6 @@ import pathlib
 
 import jax
 import numpy as np
-import pytest
 
 from hummingbird_jax.cli import main as cli_main
 from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
-from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual, vision_from_torch
+from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual
 from hummingbird_jax.models.clip import CLIPVisionConfig, CLIPVisionEncoder
 
 __all__ = ["ImageTower", "dino_tower", "openai_clip_tower", "load_linear_head"]
@@ -47,11 +47,6 @@ def dino_tower(path: str, cfg: CLIPVisionConfig | None = None) -> ImageTower:
 
 def openai_clip_tower(path: str, cfg: CLIPVisionConfig) -> ImageTower:
     params = load_openai_clip_visual(path, cfg)
-    return ImageTower(cfg, params, int(params["proj"].shape[1]))
-
-
-def tower_from_state_dict(state_dict, cfg: CLIPVisionConfig) -> ImageTower:
-    params = vision_from_torch(state_dict, cfg)
     return ImageTower(cfg, params, int(params["proj"].shape[1]))
 
 
