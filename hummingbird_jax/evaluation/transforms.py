@@ -8,7 +8,9 @@
   (DINO takes any size); ``/255``; ImageNet mean and std.
 
 Sizes follow torchvision: the long side becomes ``int(224 * long / short)``; the crop offset rounds
-half to even (Python's ``round``).
+half to even (Python's ``round``). Older VBench releases (the copy in AMD-Hummingbird-T2V) leave
+``antialias`` unset, which the torchvision they pin (< 0.16) also treats as no antialiasing for
+tensors; 0.1.5 spells it out, so both compute what is computed here.
 """
 
 from __future__ import annotations
