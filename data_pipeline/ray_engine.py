@@ -171,8 +171,7 @@ def _process_chunks(batch: dict[str, np.ndarray], stage: Stage) -> dict[str, np.
 
 
 def _actor_class(stage: Stage) -> type:
-    """Class UDF holding ``stage`` (travels with the class, not as an object-store argument), whose
-    ``setup`` runs once per actor."""
+    """Class UDF holding ``stage`` (pickled with the class), whose ``setup`` runs once per actor."""
 
     class StageActor:
         def __init__(self):
@@ -192,11 +191,9 @@ def run_chunks(
     chunks: list[list[int]],
     record: Callable[[list[int], list[dict]], None],
     options: RayOptions | None = None,
-    *,
-    progress: bool = False,
 ) -> StageResources:
-    """Runs ``stage`` over ``chunks`` (lists of row indices of ``frame``) on Ray; ``record(chunk,
-    results)`` is called on the driver for every finished chunk, block by block, as they arrive."""
+    """Runs ``stage`` over ``chunks`` (lists of row indices of ``frame``) on Ray; ``record(indices,
+    results)`` is called on the driver once per finished block, as blocks arrive."""
     options = options or RayOptions()
     ray = connect(options.address)
     from ray.data import ActorPoolStrategy, DataContext  # deferred with ray itself
@@ -204,7 +201,7 @@ def run_chunks(
     cluster = ray.cluster_resources()
     res = options.resources(stage, cluster)
     context = DataContext.get_current()
-    context.enable_progress_bars = progress
+    context.enable_progress_bars = False  # run_stage's bar counts committed rows
     context.print_on_execution_start = False
     per_call = max(1, math.ceil(res.rows_per_task / max(1, len(chunks[0]) if chunks else 1)))
     items = [{"chunk": pickle.dumps((chunk, _records(frame, chunk)))} for chunk in chunks]
@@ -228,8 +225,11 @@ def run_chunks(
                 concurrency=res.actors, max_retries=options.max_retries, **remote,
             )
     for block in mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
-        for indices, results in zip(block["indices"], block["results"]):
-            record(pickle.loads(indices), pickle.loads(results))
+        indices, results = [], []
+        for chunk_indices, chunk_results in zip(block["indices"], block["results"]):
+            indices += pickle.loads(chunk_indices)
+            results += pickle.loads(chunk_results)
+        record(indices, results)  # one journal commit (fsync) per block
     return res
 
 
