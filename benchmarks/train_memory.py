@@ -5,7 +5,8 @@ The step is the trainer's own (:func:`hummingbird_jax.training.trainer.loss_func
 for batch 1 × ``frames`` × ``height``×``width`` and compiled ahead of time on the current backend,
 with the student's remat policy from the config and with no remat. For the stage-2 experiment that
 is: the VC2 teacher frozen (cond + uncond in one call), the 0.7B student with LoRA, the target
-pass, K decoded reward frames through the VAE and HPSv2.1 at ViT-H-14 size, all in bf16 compute.
+pass, the decoded reward frames through the VAE, HPSv2.1 at ViT-H-14 size on 5 of them and
+InternVideo2-Stage2-1B on 8 strided ones, all in bf16 compute.
 
     hummingbird bench memory stage2_turbo                   # writes benchmarks/results/train_memory.{json,md}
     hummingbird bench memory stage1_distill --variant tiny --out /tmp/mem
@@ -79,6 +80,9 @@ def abstract_step(config, frames: int, height: int, width: int):
     batch = {"latents": jax.ShapeDtypeStruct((1, frames, height // f, width // f, 4), jnp.float32),
              "tokens": jax.ShapeDtypeStruct((1, models.text.context_length), jnp.int32),
              "fps": jax.ShapeDtypeStruct((1,), jnp.int32)}
+    for r in models.rewards:  # rewards with their own tokenizer read their own prompt tokens
+        if r.model.tokenizes_text:
+            batch[r.token_key] = jax.ShapeDtypeStruct((1, r.model.tokenize([""]).shape[1]), jnp.int32)
     step = make_train_step(loss_function(config, models, spec), optimizer, schedule,
                            StepSettings(grad_accum=1, ema_decay=float(config.ema.decay),
                                         ema_as_target=config.stage == "turbo" and config.loss.target == "ema"))
@@ -118,7 +122,9 @@ def run(args) -> dict:
     policies = args.remat or list(dict.fromkeys([base.precision.remat, "none"]))
     result = {"experiment": args.experiment, "variant": args.variant, "overrides": list(args.overrides),
               "shape": [1, args.frames, args.height, args.width], "compute": base.precision.compute,
-              "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": machine_info(), "rows": []}
+              "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": machine_info(), "rows": [],
+              "rewards": [f"{name}: {r.kind} {r.size}, {r.frames} {r.mode} frames, weight {r.weight}"
+                          for name, r in sorted((base.get("rewards") or {}).items()) if float(r.weight)]}
     for policy in policies:
         config = apply_overrides(load_experiment(args.experiment, args.variant), list(args.overrides))
         config.precision.remat = policy
@@ -141,7 +147,8 @@ def write(result: dict, out_dir: str) -> None:
              f"{result['shape'][1]} frames × {result['shape'][2]}×{result['shape'][3]}, "
              f"{result['compute']} compute, one device, backend {rows[0]['backend'] if rows else '?'}"
              f"{', XLA_FLAGS ' + repr(result['xla_flags']) if result['xla_flags'] else ''}.",
-             describe_machine(result["machine"]), "",
+             describe_machine(result["machine"]),
+             *([f"Rewards: {'; '.join(result['rewards'])}."] if result.get("rewards") else []), "",
              "| U-Net remat | peak GiB | arguments GiB | temporaries GiB | trainable params | compile s |",
              "|---|---|---|---|---|---|"]
     for r in rows:

@@ -2,17 +2,21 @@
 
 The stage-1 student learns, from the frozen VideoCrafter2 teacher, to jump along the teacher's
 50-step DDIM ODE (skip 20) in one step, with the guidance scale w ~ U[5, 15] fed through its guidance
-embedding; its one-step sample is decoded by the frozen VAE and scored by HPSv2.1 on 5 random frames
-(weight 1.0). LoRA r = 64 on every Dense/Conv kernel, AdamW lr 1e-4, grad clip 1.0, bf16 compute,
-rematerialised U-Net.
+embedding; its one-step sample is decoded by the frozen VAE and scored, as the release
+(``train_07B.sh``) does, by HPSv2.1 on 5 random frames (weight 1.0) and by InternVideo2-Stage2-1B on 8
+frames strided over the clip from a random start (weight 2.0, random 224² crop). LoRA r = 64 on every
+Dense/Conv kernel, AdamW lr 1e-4, grad clip 1.0, bf16 compute, rematerialised U-Net and reward towers.
 
     hummingbird train experiments/stage2_turbo.py --workdir runs/stage2 \\
         --set models.weights=ckpt/vc2_jax --set models.student_init=runs/stage1/checkpoints/100000 \\
-        --set data.path=data/webvid_train.csv --set rewards.hps.checkpoint=ckpt/HPS_v2.1_compressed.pt
+        --set data.path=data/webvid_train.csv --set rewards.hps.checkpoint=ckpt/HPS_v2.1_compressed.pt \\
+        --set rewards.video.checkpoint=ckpt/InternVideo2-stage2_1b-224p-f4.pt \\
+        --set rewards.video.vocab=ckpt/bert-large-uncased/vocab.txt
     hummingbird train experiments/stage2_turbo.py --workdir /tmp/stage2_tiny --variant tiny
 
-The release also adds a video-text reward (InternVideo2-S2, weight 2.0, 8 strided frames); any
-:class:`hummingbird_jax.rewards.RewardModel` enters as another ``rewards`` entry with ``mode='strided'``.
+T2V-Turbo v1's video reward instead: ``--set rewards.video.kind=viclip --set rewards.video.size=vit-l14
+--set rewards.video.checkpoint=ckpt/ViClip-InternVid-10M-FLT.pth``. Any other
+:class:`hummingbird_jax.rewards.RewardModel` enters as another ``rewards`` entry.
 """
 
 from ml_collections import ConfigDict
@@ -29,8 +33,12 @@ def get_config(variant: str = "full"):
     c.optim.update(dict(lr=1e-4, weight_decay=0.0, clip=1.0))
     c.trainable.update(dict(mode="lora", lora_rank=64, lora_alpha=64.0, lora_targets=".*"))
     c.loss = dict(num_ddim_steps=50, w_min=5.0, w_max=15.0, huber_c=0.001, target="online")
-    c.rewards = ConfigDict({"hps": dict(kind="hpsv2", size="vit-h-14", checkpoint="", weight=1.0, frames=5,
-                                        mode="random", remat=True)})
+    c.rewards = ConfigDict({
+        "hps": dict(kind="hpsv2", size="vit-h-14", checkpoint="", weight=1.0, frames=5, mode="random", remat=True),
+        # vocab: bert-large-uncased's vocab.txt (InternVideo2's WordPiece prompts); empty for ViCLIP.
+        "video": dict(kind="internvideo2", size="stage2-1b", checkpoint="", vocab="", weight=2.0, frames=8,
+                      mode="strided", remat=True),
+    })
     if variant == "tiny":
         c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
         c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny",
@@ -41,6 +49,7 @@ def get_config(variant: str = "full"):
         c.optim.update(dict(lr=1e-3))
         c.trainable.update(dict(lora_rank=4, lora_alpha=4.0))
         c.rewards.hps.update(dict(size="tiny", checkpoint="random", frames=2, remat=False))
+        c.rewards.video.update(dict(size="tiny", checkpoint="random", frames=2, remat=False))
     elif variant != "full":
         raise ValueError(f"unknown variant {variant!r}; expected full or tiny")
     return c

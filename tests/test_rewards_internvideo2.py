@@ -51,8 +51,9 @@ def _nhwc(frames_nchw):
 def test_internvideo2_features_and_scores_match_official_fixture(name):
     cfg, state, io = _setup(name)
     params = params_from_torch(state, cfg)
-    video = video_features(params, cfg, _nhwc(io["pixel_values"]))
-    text = text_features(params, cfg, jnp.asarray(io["input_ids"]), jnp.asarray(io["attention_mask"]))
+    video = jax.jit(video_features, static_argnums=1)(params, cfg, _nhwc(io["pixel_values"]))
+    text = jax.jit(text_features, static_argnums=1)(params, cfg, jnp.asarray(io["input_ids"]),
+                                                    jnp.asarray(io["attention_mask"]))
     assert relative_error(video, io["video_features"]) <= TOL
     assert relative_error(text, io["text_features"]) <= TOL
     assert relative_error(jnp.sum(video * text[: len(video)], -1), io["scores"]) <= TOL
@@ -68,8 +69,8 @@ def test_internvideo2_reward_reproduces_official_reward_fn_from_raw_frames():
     offset = tuple(int(v) for v in io["crop"])
     pixels = reward.preprocess(raw, offset=offset)
     assert relative_error(pixels, np.asarray(io["pixel_values"]).transpose(0, 1, 3, 4, 2)) <= TOL
-    video = reward.video_features(params, raw, offset=offset)
-    text = reward.text_features(params, jnp.asarray(reward.tokenize(PROMPTS[: len(raw)])))
+    video = jax.jit(lambda p, f: reward.video_features(p, f, offset=offset))(params, raw)
+    text = jax.jit(reward.text_features)(params, jnp.asarray(reward.tokenize(PROMPTS[: len(raw)])))
     assert relative_error(jnp.sum(video * text, -1), io["scores"]) <= TOL
 
 
@@ -135,10 +136,10 @@ def test_internvideo2_score_gradient_reaches_frames():
     frames = jax.random.uniform(jax.random.key(1), (2, 4, 36, 48, 3))
 
     def total(f):
-        return jnp.sum(reward.score(params, f, tokens, rng=jax.random.key(2)))
+        scores = reward.score(params, f, tokens, crop_key=jax.random.key(2))
+        return jnp.sum(scores), scores
 
-    scores = reward.score(params, frames, tokens)
+    (_, scores), grad = jax.jit(jax.value_and_grad(total, has_aux=True))(frames)
     assert scores.shape == (2,) and bool(jnp.all(jnp.abs(scores) <= 1.0 + 1e-5))
-    grad = jax.grad(total)(frames)
     assert bool(jnp.all(jnp.isfinite(grad))) and float(jnp.max(jnp.abs(grad))) > 0.0
     assert float(jnp.max(jnp.abs(grad[:, 1]))) > 0.0  # every frame, not only the first

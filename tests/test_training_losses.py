@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 
 from hummingbird_jax.training.config import apply_overrides, load_experiment
-from hummingbird_jax.training.inputs import SyntheticLatents
+from hummingbird_jax.training.inputs import SyntheticLatents, model_fields
 from hummingbird_jax.training.losses import pseudo_huber
 from hummingbird_jax.training.trainable import TrainableSpec
 from hummingbird_jax.training.trainer import loss_function, train
 
 
-def _dataset_batch(c):
+def _dataset_batch(c, rewards=()):
     source = SyntheticLatents(c.data.frames, tuple(c.data.latent_size), c.seed)
     examples = [source(i) for i in range(c.data.synthetic_examples)]
-    return {k: jnp.asarray(np.stack([e[k] for e in examples])) for k in examples[0]}
+    batch = model_fields({k: np.stack([e[k] for e in examples]) for k in examples[0]}, rewards)
+    return {k: jnp.asarray(v) for k, v in batch.items()}
 
 
 def _train_and_evaluate(experiment, workdir, overrides):
@@ -26,7 +27,7 @@ def _train_and_evaluate(experiment, workdir, overrides):
     before = train(c, str(workdir), max_steps=0)["state"]
     out = train(c, str(workdir))
     loss_fn = loss_function(c, out["models"], TrainableSpec.from_config(c.trainable))
-    batch, keys = _dataset_batch(c), jax.random.split(jax.random.key(123), 8)
+    batch, keys = _dataset_batch(c, out["models"].rewards), jax.random.split(jax.random.key(123), 8)
 
     @jax.jit
     def evaluate(trainable, base, frozen):
@@ -49,13 +50,16 @@ def test_tiny_stage1_run_reduces_the_distillation_loss(tmp_path):
     assert len(videos) == 2 and all(v.stat().st_size > 0 for v in videos)
 
 
-def test_tiny_stage2_run_reduces_the_consistency_loss_and_raises_the_reward(tmp_path):
+def test_tiny_stage2_run_reduces_the_consistency_loss_and_raises_both_rewards(tmp_path):
+    """The release's mix at toy size: an image reward on random frames, a video reward on strided ones."""
     result, out = _train_and_evaluate("stage2_turbo", tmp_path, ["total_steps=20", "optim.lr=3e-3"])
+    assert [r.name for r in out["models"].rewards] == ["hps", "video"]
     assert result["after"]["loss/consistency"] < result["before"]["loss/consistency"], result
     assert result["after"]["reward/hps"] > result["before"]["reward/hps"], result
+    assert result["after"]["reward/video"] > result["before"]["reward/video"], result
     logged = out["history"][-1]
-    for key in ("loss", "loss/consistency", "loss/hps", "reward/hps", "grad_norm", "lr", "step_time_s",
-                "clips_per_s", "tflops_per_s"):
+    for key in ("loss", "loss/consistency", "loss/hps", "reward/hps", "loss/video", "reward/video", "grad_norm",
+                "lr", "step_time_s", "clips_per_s", "tflops_per_s"):
         assert np.isfinite(logged[key]), key
     assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 20
     assert any((tmp_path / "tensorboard").iterdir())
@@ -68,7 +72,7 @@ def test_teacher_target_vae_text_and_reward_params_get_no_gradient(tmp_path):
     loss_fn = loss_function(c, out["models"], TrainableSpec.from_config(c.trainable))
     state = out["state"]
     frozen = dict(out["frozen"], student_base=state["base"], target=state["ema"])
-    batch = {k: v[:2] for k, v in _dataset_batch(c).items()}
+    batch = {k: v[:2] for k, v in _dataset_batch(c, out["models"].rewards).items()}
     grads = jax.jit(jax.grad(lambda p, f: loss_fn(p, f, batch, jax.random.key(5))[0], argnums=(0, 1)))(
         state["params"], frozen)
     trainable_grads, frozen_grads = grads

@@ -196,7 +196,7 @@ class InternVideo2Vision(nn.Module):
         if frames.ndim != 5 or tuple(frames.shape[2:]) != expected or frames.shape[1] not in (1, cfg.num_frames):
             raise ValueError(f"InternVideo2 frames must be (batch, {cfg.num_frames} or 1, {cfg.img_size}, "
                              f"{cfg.img_size}, {cfg.in_chans}), got {tuple(frames.shape)}")
-        use_image = frames.shape[1] == 1 and cfg.num_frames > 1
+        use_image = frames.shape[1] == 1
         x = nn.Conv(cfg.embed_dim, (cfg.tubelet_size, cfg.patch_size, cfg.patch_size),
                     strides=(cfg.tubelet_size, cfg.patch_size, cfg.patch_size), padding="VALID",
                     dtype=self.dtype, name="patch_embed.proj")(frames.astype(self.dtype))

@@ -31,13 +31,14 @@ class RewardModel(abc.ABC):
     """``score(params, frames, text_tokens) -> (batch,)``; higher is better.
 
     ``frames`` are RGB in [0, 1], ``(batch, frames, height, width, 3)``, each video scored against its
-    own prompt. ``score`` is a pure function of its arguments (jit- and grad-friendly).
+    own prompt. ``score`` is a pure function of its arguments (jit- and grad-friendly); one with random
+    preprocessing takes it from a keyword ``crop_key`` (deterministic without).
     """
 
     name: str = "reward"
-    # True when ``score`` takes a keyword ``rng`` for random preprocessing (e.g. a random crop); training
-    # then passes a fresh key each step, and ``rng=None`` must give a deterministic score.
-    takes_rng: bool = False
+    # True when ``score`` reads the ids of this model's own ``tokenize`` (e.g. BERT WordPiece) instead of
+    # the run's OpenCLIP prompt tokens; training then tokenizes each batch's prompts with it.
+    tokenizes_text: bool = False
 
     @abc.abstractmethod
     def tokenize(self, prompts: Sequence[str]) -> np.ndarray:

@@ -3,7 +3,7 @@
 The score of a video is the cosine between its InternVideo2 video feature and its prompt's text
 feature. Frames are prepared as the release's reward function does, differentiably: the short side
 resized to 224 (bicubic, antialiased like torchvision on tensors), one 224×224 crop for the whole
-batch (random in training: pass ``rng``; centred without), then ImageNet mean/std. Prompts are BERT
+batch (random in training: pass ``crop_key``; centred without), then ImageNet mean/std. Prompts are BERT
 WordPiece ids (uncased, 40 tokens); the attention mask is every non-``[PAD]`` position.
 """
 
@@ -97,7 +97,7 @@ class InternVideo2Reward(RewardModel):
     attention_impl: str = "auto"
     remat: bool = False
     name: str = "internvideo2"
-    takes_rng = True
+    tokenizes_text = True
 
     @property
     def tokenizer(self) -> WordPieceTokenizer:
@@ -117,22 +117,22 @@ class InternVideo2Reward(RewardModel):
         """Weights from ``InternVideo2-stage2_1b-224p-f4.pt`` (time position rows resampled to the config)."""
         return load_internvideo2(path, self.config)
 
-    def preprocess(self, frames: jax.Array, rng: Optional[jax.Array] = None, offset: Optional[tuple] = None):
+    def preprocess(self, frames: jax.Array, crop_key: Optional[jax.Array] = None, offset: Optional[tuple] = None):
         """RGB ``(B, T, H, W, 3)`` in [0, 1] -> the encoder's normalised ``(B, T, size, size, 3)``; the crop
-        is at ``offset`` if given, else random with ``rng``, else centred."""
+        is at ``offset`` if given, else random with ``crop_key``, else centred."""
         b, t = frames.shape[:2]
         size = self.config.vision.img_size
         flat = frames.reshape(b * t, *frames.shape[2:]).astype(jnp.float32)
-        if offset is None and rng is not None:
-            offset = random_crop_offset(rng, flat.shape, size)
+        if offset is None and crop_key is not None:
+            offset = random_crop_offset(crop_key, flat.shape, size)
         x = resize_crop_min_size(flat, size, offset)
         x = (x - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
         return x.reshape(b, t, size, size, 3)
 
-    def video_features(self, params: Any, frames: jax.Array, rng: Optional[jax.Array] = None,
+    def video_features(self, params: Any, frames: jax.Array, crop_key: Optional[jax.Array] = None,
                        offset: Optional[tuple] = None) -> jax.Array:
         """Unit video features ``(B, embed_dim)`` of RGB frames in [0, 1], preprocessed as the release does."""
-        return video_features(params, self.config, self.preprocess(frames, rng, offset), dtype=self.dtype,
+        return video_features(params, self.config, self.preprocess(frames, crop_key, offset), dtype=self.dtype,
                               attention_impl=self.attention_impl, remat=self.remat)
 
     def text_features(self, params: Any, input_ids: jax.Array) -> jax.Array:
@@ -140,12 +140,13 @@ class InternVideo2Reward(RewardModel):
         mask = (input_ids != PAD_ID).astype(jnp.int32)
         return text_features(params, self.config, input_ids, mask, dtype=self.dtype)
 
-    def score(self, params: Any, frames: jax.Array, text_tokens: jax.Array, rng: Optional[jax.Array] = None):
+    def score(self, params: Any, frames: jax.Array, text_tokens: jax.Array, crop_key: Optional[jax.Array] = None):
+        """Cosine ``(batch,)`` of each video with its prompt; ``crop_key`` draws the release's random crop."""
         check_frames(frames, text_tokens)
         if frames.shape[1] != self.config.vision.num_frames:
             raise ValueError(f"InternVideo2 reward takes {self.config.vision.num_frames} frames per video, "
                              f"got {frames.shape[1]}")
-        video = self.video_features(params, frames, rng)
+        video = self.video_features(params, frames, crop_key)
         text = jax.lax.stop_gradient(self.text_features(params, text_tokens))
         return jnp.sum(video * text, axis=-1)
 

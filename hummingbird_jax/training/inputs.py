@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Sequence
 
 import grain
 import numpy as np
@@ -23,13 +24,16 @@ from hummingbird_jax.data.pipeline import Loader, make_loader, shard_bounds, sha
 from hummingbird_jax.text import CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN
 
 MODEL_FIELDS = ("latents", "video", "context", "tokens", "fps")
+_CAPTION_WORDS = ("a", "red", "blue", "cat", "dog", "car", "running", "over", "the", "field", "at", "night", "sunset",
+                  "bird", "flying", "river", "slowly", "city", "street", "rain")
 SOURCES = ("latents", "clips", "synthetic")
 
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticLatents:
     """Example ``i`` of a fixed random dataset: latents ``(frames, h, w, 4)`` with a little spatial
-    structure (smoothed noise, unit variance), a prompt of random token ids, and an fps."""
+    structure (smoothed noise, unit variance), a prompt of random token ids, an fps, and a caption of
+    random words (for rewards that tokenize prompts themselves; unrelated to the token ids)."""
 
     frames: int
     latent_size: tuple[int, int]
@@ -46,7 +50,9 @@ class SyntheticLatents:
         tokens[0] = SOT_TOKEN
         tokens[1 : length + 1] = rng.integers(1, 49000, size=length)
         tokens[length + 1] = EOT_TOKEN
-        return {"latents": x, "tokens": tokens, "fps": np.int32(rng.integers(4, 9))}
+        fps = np.int32(rng.integers(4, 9))
+        text = " ".join(rng.choice(_CAPTION_WORDS, size=int(rng.integers(2, 8))))
+        return {"latents": x, "tokens": tokens, "fps": fps, "text": text}
 
 
 def local_batch_size(global_batch: int, process_count: int) -> int:
@@ -88,6 +94,11 @@ def make_input(c, seed: int, process_index: int, process_count: int, context_len
     raise ValueError(f"data.source = {source!r}; expected one of {SOURCES}")
 
 
-def model_fields(batch: dict) -> dict:
-    """The numeric fields the step consumes (strings and bookkeeping stay on the host)."""
-    return {k: np.asarray(v) for k, v in batch.items() if k in MODEL_FIELDS}
+def model_fields(batch: dict, rewards: Sequence = ()) -> dict:
+    """The numeric fields the step consumes (strings and bookkeeping stay on the host), plus the prompt
+    tokens of each reward in ``rewards`` (``RewardSpec`` s) that tokenizes prompts itself."""
+    out = {k: np.asarray(v) for k, v in batch.items() if k in MODEL_FIELDS}
+    for spec in rewards:
+        if spec.model.tokenizes_text:
+            out[spec.token_key] = np.asarray(spec.model.tokenize([str(t) for t in batch["text"]]))
+    return out

@@ -17,6 +17,7 @@ compute in.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -193,11 +194,13 @@ def consistency_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainab
 
 
 def reward_frame_indices(rng, num_frames: int, k: int, mode: str):
-    """``k`` frame indices: distinct random ones (image rewards) or evenly strided (video rewards)."""
+    """``k`` frame indices: distinct random ones (image rewards), or every ``num_frames // k``-th frame
+    from a random start below that stride (video rewards, as T2V-Turbo picks them)."""
     k = min(k, num_frames)
     if mode == "random":
         return jnp.sort(jax.random.permutation(rng, num_frames)[:k])
-    return jnp.arange(k) * (num_frames // k)
+    stride = num_frames // k
+    return jax.random.randint(rng, (), 0, stride) + jnp.arange(k) * stride
 
 
 def reward_terms(latents, frozen, batch, rng, models: ModelSet):
@@ -205,16 +208,20 @@ def reward_terms(latents, frozen, batch, rng, models: ModelSet):
 
     Frames are decoded through the frozen VAE with gradients (one frame at a time, rematerialised),
     mapped from [-1, 1] to [0, 1] and clipped as T2V-Turbo's reward functions do, then scored against
-    the batch's OpenCLIP ``tokens``.
+    the batch's OpenCLIP ``tokens``, or the reward's own tokens when it tokenizes prompts itself. A
+    reward whose ``score`` takes a ``crop_key`` gets a fresh one (the release's random crop).
     """
     total = jnp.zeros((), jnp.float32)
     metrics = {}
     for i, spec in enumerate(models.rewards):
-        idx = reward_frame_indices(jax.random.fold_in(rng, i), latents.shape[1], spec.frames, spec.mode)
+        k_frames, k_crop = jax.random.split(jax.random.fold_in(rng, i))
+        idx = reward_frame_indices(k_frames, latents.shape[1], spec.frames, spec.mode)
         frames = decode_video_latents(frozen["vae"], jnp.take(latents, idx, axis=1).astype(models.compute_dtype),
                                       models.vae, chunk_size=1, remat=True)
         frames = jnp.clip((frames.astype(jnp.float32) + 1.0) / 2.0, 0.0, 1.0)
-        score = jnp.mean(spec.model.score(frozen["rewards"][spec.name], frames, batch["tokens"]))
+        tokens = batch[spec.token_key if spec.model.tokenizes_text else "tokens"]
+        options = {"crop_key": k_crop} if "crop_key" in inspect.signature(spec.model.score).parameters else {}
+        score = jnp.mean(spec.model.score(frozen["rewards"][spec.name], frames, tokens, **options))
         term = -spec.weight * score
         total = total + term
         metrics[f"reward/{spec.name}"] = score

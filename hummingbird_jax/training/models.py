@@ -2,9 +2,9 @@
 
 A run has a student U-Net (trained), a frozen teacher U-Net, a frozen VAE and text encoder, and for
 stage 2 any number of frozen reward models. The config names each by preset (``vc2``, ``hb-0.7b``,
-``sd-kl-f8``, ``vit-h-14``, or ``tiny-*`` for CPU smoke runs) and says where the weights come from:
-a converted model directory (``hummingbird convert torch-to-jax``), a reward checkpoint file, or
-``random`` (shape-only runs, tests and benchmarks).
+``sd-kl-f8``, ``vit-h-14``, ``stage2-1b``, or ``tiny-*`` for CPU smoke runs) and says where the weights
+come from: a converted model directory (``hummingbird convert torch-to-jax``), a reward checkpoint
+file, or ``random`` (shape-only runs, tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from hummingbird_jax.models.clip import CLIPConfig, CLIPTextConfig, CLIPTextEnco
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig
 from hummingbird_jax.rewards import HPSv2Reward, RewardModel
+from hummingbird_jax.rewards.internvideo2 import InternVideo2Config, InternVideo2Reward
+from hummingbird_jax.rewards.internvideo2 import tiny_config as internvideo2_tiny_config
 
 GUIDANCE_EMBED_DIM = 256  # T2V-Turbo's time_cond_proj input width
 RANDOM = "random"
@@ -75,14 +77,22 @@ def text_config(name: str) -> CLIPTextConfig:
     raise ValueError(f"unknown text encoder {name!r}; expected vit-h-14, tiny or tiny-16")
 
 
-def reward_model(kind: str, size: str, dtype: str, remat: bool) -> RewardModel:
-    """A frozen reward scorer. ``hpsv2`` is HPSv2.1 (ViT-H-14 at ``size='vit-h-14'``); any other
-    :class:`RewardModel` is named by import path, ``'package.module:ClassName'``, and built with its
-    defaults (so a project's own reward enters a config without touching the engine)."""
+def reward_model(kind: str, size: str, dtype: str, remat: bool, *, frames: int = 8, vocab: str = "") -> RewardModel:
+    """A frozen reward scorer. ``hpsv2`` is HPSv2.1 (ViT-H-14 at ``size='vit-h-14'``), ``internvideo2``
+    InternVideo2-Stage2 (``stage2-1b``; ``vocab`` is BERT's ``vocab.txt``) and ``viclip`` ViCLIP
+    (``vit-l14``), each also at ``size='tiny'`` (random-weight smoke runs); the video rewards see
+    ``frames`` frames. Any other :class:`RewardModel` is named by import path,
+    ``'package.module:ClassName'``, and built with its defaults (so a project's own reward enters a
+    config without touching the engine)."""
     if ":" in kind:
         return _imported_reward(kind)
+    if kind == "internvideo2":
+        return _internvideo2_reward(size, dtype, remat, frames, vocab)
+    if kind == "viclip":
+        return _viclip_reward(size, dtype, remat, frames)
     if kind != "hpsv2":
-        raise ValueError(f"unknown reward kind {kind!r}; expected hpsv2 or 'package.module:ClassName'")
+        raise ValueError(f"unknown reward kind {kind!r}; expected hpsv2, internvideo2, viclip or "
+                         "'package.module:ClassName'")
     if size == "vit-h-14":
         config = CLIPConfig.vit_h_14()
     elif size == "tiny":
@@ -91,6 +101,37 @@ def reward_model(kind: str, size: str, dtype: str, remat: bool) -> RewardModel:
     else:
         raise ValueError(f"unknown reward size {size!r}; expected vit-h-14 or tiny")
     return HPSv2Reward(config, dtype=jnp.dtype(dtype), remat=remat)
+
+
+def _internvideo2_reward(size: str, dtype: str, remat: bool, frames: int, vocab: str) -> RewardModel:
+    if size == "stage2-1b":
+        config = InternVideo2Config.stage2_1b(num_frames=frames)
+    elif size == "tiny":
+        config = internvideo2_tiny_config(num_frames=frames)
+    else:
+        raise ValueError(f"unknown internvideo2 reward size {size!r}; expected stage2-1b or tiny")
+    if vocab and not os.path.isfile(vocab):
+        raise FileNotFoundError(f"internvideo2 reward vocab={vocab!r} is not a file; give bert-large-uncased's "
+                                "vocab.txt")
+    return InternVideo2Reward(config, vocab=vocab, dtype=jnp.dtype(dtype), remat=remat)
+
+
+def _viclip_reward(size: str, dtype: str, remat: bool, frames: int) -> RewardModel:
+    # Resolved by name: the ViCLIP module is imported only by runs that choose it.
+    module = importlib.import_module("hummingbird_jax.rewards.viclip")
+    config_cls = importlib.import_module("hummingbird_jax.models.viclip").ViCLIPConfig
+    if size == "vit-l14":
+        config = config_cls.vit_l14()
+    elif size == "tiny":
+        config = config_cls(input_resolution=28, patch_size=7, width=32, layers=2, heads=2, output_dim=16,
+                            kernel_size=1, num_frames=frames, embed_dim=16, context_length=32,
+                            transformer_width=32, transformer_heads=2, transformer_layers=2)
+    else:
+        raise ValueError(f"unknown viclip reward size {size!r}; expected vit-l14 or tiny")
+    if config.num_frames * config.kernel_size != frames:
+        raise ValueError(f"viclip reward size {size!r} reads {config.num_frames * config.kernel_size} frames; "
+                         f"set its frames to that (got {frames})")
+    return module.ViCLIPReward(config, dtype=jnp.dtype(dtype), remat=remat)
 
 
 def _imported_reward(kind: str) -> RewardModel:
@@ -122,6 +163,11 @@ class RewardSpec:
         if self.frames < 1:
             raise ValueError(f"rewards.{self.name}.frames must be >= 1, got {self.frames}")
 
+    @property
+    def token_key(self) -> str:
+        """The batch field with this reward's own prompt tokens (when its model tokenizes text itself)."""
+        return f"reward_tokens/{self.name}"
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSet:
@@ -151,8 +197,9 @@ def build_model_set(config) -> ModelSet:
     for name, r in sorted((config.get("rewards") or {}).items()):
         if float(r.weight) == 0.0:
             continue
-        rewards.append(RewardSpec(name, reward_model(r.kind, r.size, p.compute, bool(r.remat)),
-                                  float(r.weight), int(r.frames), r.mode))
+        vocab = r.vocab if "vocab" in r else ""  # only rewards with a WordPiece tokenizer have one
+        model = reward_model(r.kind, r.size, p.compute, bool(r.remat), frames=int(r.frames), vocab=vocab)
+        rewards.append(RewardSpec(name, model, float(r.weight), int(r.frames), r.mode))
     return ModelSet(student, teacher, vae, text_config(m.text), tuple(rewards))
 
 
@@ -207,6 +254,9 @@ def load_reward_params(spec: RewardSpec, checkpoint: str, seed: int):
         return spec.model.init_params(jax.random.key(seed))
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"rewards.{spec.name}.checkpoint={checkpoint!r} is not a file (or use 'random')")
+    if isinstance(spec.model, InternVideo2Reward) and not spec.model.vocab:
+        raise ValueError(f"rewards.{spec.name}.vocab is empty; released InternVideo2 weights read BERT WordPiece "
+                         "ids: give bert-large-uncased's vocab.txt")
     return spec.model.load_params(checkpoint)
 
 
