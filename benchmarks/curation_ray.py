@@ -231,7 +231,7 @@ def markdown(result: dict) -> str:
             lines.append(f"`motion` through `--ray-address` on {len(two['nodes'])} nodes: {two['clips_per_s']} clips/s "
                          f"({two['clips']} clips in {two['seconds']} s); clips per node: {two['per_node']}. "
                          "Started with `" + "` and `".join(two["commands"]) + "` (each raylet with its own "
-                         "temp dir). Both raylets share the same two cores here, so this shows the work "
+                         "temp dir; `RAY_AUTH_MODE=disabled` unless set: a throw-away cluster). Both raylets share the same two cores here, so this shows the work "
                          "spreading over nodes, not a speed-up.")
     lines += ["", "## Scaling", "",
               "Each stage becomes one Ray Data operator. Stages without state run as tasks, up to "
