@@ -10,6 +10,7 @@ from data_pipeline.manifest import ManifestError, read_manifest, write_manifest
 from data_pipeline.motion import MotionStage, classify, clip_scores
 from data_pipeline.pipeline import ingest, run_pipeline
 from data_pipeline.probe import ProbeStage, probe_video, sources
+from data_pipeline.quality import QualityStage
 from data_pipeline.recaption import RecaptionStage, build_messages, check_caption, clean_output
 from data_pipeline.scenes import SceneSplitStage
 from data_pipeline.stage import Stage, StageSummary, run_stage
@@ -20,6 +21,7 @@ __all__ = [
     "ManifestError",
     "MotionStage",
     "ProbeStage",
+    "QualityStage",
     "RecaptionStage",
     "SceneSplitStage",
     "Stage",

@@ -9,6 +9,7 @@ Config (YAML or JSON)::
       camera_motion: {exclude: [dolly_zoom]}
       recaption_status: {include: [ok]}
       dover_overall: {min: 0.5, if_present: true}   # skipped when the column does not exist
+      dover_technical: {min: 0.3, if_present: true} # DOVER scores from the quality stage, in (0, 1)
 
 Rule keys: ``min``, ``max`` (numeric, inclusive bounds; a missing value fails), ``include``,
 ``exclude`` (lists of allowed/forbidden values), ``required`` (non-empty), ``if_present``.
@@ -38,6 +39,8 @@ from data_pipeline.stage import ERROR_COLUMN, failure_reason, has_error
 RULE_KEYS = {"min", "max", "include", "exclude", "required", "if_present"}
 LEADING_COLUMNS = ("path", "text", "fps")
 NO_HISTOGRAM = {"start_frame", "end_frame", "scene_index", "videoid", "page_dir"}
+# Scores with a fixed range get fixed bins, so reports of different runs compare at a glance.
+FIXED_RANGE = {"dover_technical": (0.0, 1.0), "dover_aesthetic": (0.0, 1.0), "dover_overall": (0.0, 1.0)}
 
 DEFAULT_CONFIG = {
     "drop_errors": True,
@@ -177,7 +180,7 @@ def plot_histograms(frame: pd.DataFrame, reasons, config: dict, folder: Path) ->
             if not finite.any():
                 plt.close(fig)
                 continue
-            bins = np.histogram_bin_edges(values[finite], bins=30)
+            bins = np.histogram_bin_edges(values[finite], bins=30, range=FIXED_RANGE.get(column))
             ax.hist([values[finite & kept], values[finite & ~kept]], bins=bins, stacked=True,
                     label=["kept", "removed"], color=["tab:blue", "tab:red"])
             for key in ("min", "max"):

@@ -1,7 +1,8 @@
-"""The whole curation chain in one call: ingest -> [split] -> motion -> [recaption] -> filter.
+"""The whole curation chain in one call: ingest -> [split] -> [quality] -> motion -> [recaption] -> filter.
 
 Every intermediate manifest is kept in the output folder (``01_ingest.csv``, ``02_split.csv``,
-``03_motion.csv``, ``04_recaption.csv``), each stage resumes from its journal, so re-running the same
+``02b_quality.csv`` (DOVER scores, when a quality stage is given), ``03_motion.csv``,
+``04_recaption.csv``), each stage resumes from its journal, so re-running the same
 command after an interruption (or after adding videos) only does the missing work. The training
 manifest is ``manifest.csv`` with its report in ``report/``; ``summary.json`` collects every stage's
 summary.
@@ -18,7 +19,7 @@ from data_pipeline.motion import MotionStage
 from data_pipeline.probe import VIDEO_EXTENSIONS, ProbeStage, sources
 from data_pipeline.recaption import RecaptionStage
 from data_pipeline.scenes import SceneSplitStage
-from data_pipeline.stage import run_stage
+from data_pipeline.stage import Stage, run_stage
 
 
 def ingest(src, out, *, video_root=None, extensions=VIDEO_EXTENSIONS, workers=1, restart=False, progress=True,
@@ -48,6 +49,7 @@ def run_pipeline(
     log=print,
     engine: str = "local",
     ray=None,
+    quality: Stage | None = None,
 ) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,10 @@ def run_pipeline(
     if split:
         target = out_dir / "02_split.csv"
         note(run_stage(SceneSplitStage(**(split_options or {})), current, target, **common))
+        current = target
+    if quality is not None:  # the paper's first filter signal: video quality (DOVER)
+        target = out_dir / "02b_quality.csv"
+        note(run_stage(quality, current, target, **common))
         current = target
     target = out_dir / "03_motion.csv"
     note(run_stage(MotionStage(**(motion_options or {})), current, target, **common))

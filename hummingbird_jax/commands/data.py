@@ -1,4 +1,4 @@
-"""``hummingbird data …``: the curation stages (ingest, split, motion, recaption, filter, run).
+"""``hummingbird data …``: the curation stages (ingest, split, quality, motion, recaption, filter, run).
 
 Every stage reads a manifest (CSV or Parquet, at least ``path,text``) and writes a new one with
 added columns; re-running a command resumes from ``OUT.journal.jsonl``.
@@ -180,6 +180,25 @@ def _recaption(args):
     _run(args, _recaptioner(args))
 
 
+def _quality_stage(weights, config, batch_size, seed=0):
+    """The DOVER stage with its weights loaded now: a missing or mismatched file is one line naming it."""
+    from data_pipeline.quality import QualityError, QualityStage
+
+    if batch_size < 1:
+        raise CommandError(f"--batch-size must be at least 1, got {batch_size}")
+    stage = QualityStage(weights, config=config, batch_size=batch_size, seed=seed)
+    try:
+        stage.setup()
+    except QualityError as err:
+        raise CommandError(str(err)) from err
+    return stage
+
+
+@_user_errors
+def _quality(args):
+    _run(args, _quality_stage(args.weights, args.dover_config, args.batch_size, args.seed))
+
+
 @_user_errors
 def _filter(args):
     from data_pipeline.filter import format_summary, run_filter
@@ -199,7 +218,13 @@ def _pipeline(args):
         motion_options=_motion_kwargs(args), recaption=not args.skip_recaption,
         recaption_options=_recaption_kwargs(args), filter_config=args.config, workers=args.workers,
         restart=args.restart, progress=not args.no_progress, **_engine_kwargs(args),
+        quality=_quality_stage(args.dover_weights, args.dover_config, args.dover_batch_size) if args.dover_weights else None,
     )
+
+
+def _dover_config_option(parser):
+    parser.add_argument("--dover-config", default=None,
+                        help="the official dover.yml, or dover / dover-mobile (default: recognised from the weights)")
 
 
 def _source_options(parser):
@@ -254,6 +279,14 @@ def register(subparsers) -> None:
     _common(p, workers=False)
     p.set_defaults(func=_recaption)
 
+    p = stage_parser("quality", "DOVER video quality -> dover_technical, dover_aesthetic, dover_overall in (0, 1)")
+    p.add_argument("--weights", required=True, help="DOVER.pth or DOVER-Mobile.pth (you bring it; never downloaded)")
+    _dover_config_option(p)
+    p.add_argument("--batch-size", type=int, default=2, help="videos per model call (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="view-sampling seed (default 0)")
+    _common(p, workers=False)
+    p.set_defaults(func=_quality)
+
     p = stage_parser("filter", "apply thresholds from a config -> training manifest + report")
     p.add_argument("--config", default=None, help="YAML/JSON thresholds (default: drop errors and dolly zooms)")
     p.add_argument("--report", default=None, help="report folder (default OUT.report/)")
@@ -265,6 +298,9 @@ def register(subparsers) -> None:
     p.add_argument("--split", action="store_true", help="also cut scenes into clips")
     p.add_argument("--skip-recaption", action="store_true", help="keep the original captions")
     p.add_argument("--config", default=None, help="filter thresholds (YAML/JSON)")
+    p.add_argument("--dover-weights", default=None, help="DOVER.pth: add the quality stage (DOVER scores) after ingest/split")
+    _dover_config_option(p)
+    p.add_argument("--dover-batch-size", type=int, default=2, help="videos per DOVER call (default 2)")
     _split_options(p)
     _motion_options(p)
     _recaption_options(p)

@@ -234,16 +234,19 @@ def resized_view(video: np.ndarray, opt: dict) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def sample_dover_views(path, sample_types: dict | None = None, *, seed: int = 0, frames=None):
+def sample_dover_views(path, sample_types: dict | None = None, *, seed: int = 0, frames=None, frame_range=None):
     """Both views of one video: ``({branch: uint8 (T, H, W, 3)}, {branch: frame indices})``.
 
-    ``frames`` (optional) is an already decoded ``(N, H, W, 3)`` uint8 array of the whole video."""
+    ``frames`` (optional) is an already decoded ``(N, H, W, 3)`` uint8 array of the whole video;
+    ``frame_range`` ``(start, end)`` samples only inside that clip of the file (indices returned are
+    the file's frame numbers)."""
     sample_types = sample_types or DEFAULT_SAMPLE_TYPES
     temporal = np.random.RandomState(seed)
-    num_frames = len(frames) if frames is not None else count_frames(path)
-    if num_frames < 1:
-        raise ValueError(f"{path}: no video frames")
-    indices = {branch: frame_indices(num_frames, opt, temporal) for branch, opt in sample_types.items()}
+    total = len(frames) if frames is not None else count_frames(path)
+    first, last = (0, total) if frame_range is None else (int(frame_range[0]), min(int(frame_range[1]), total))
+    if last - first < 1:
+        raise ValueError(f"{path}: no video frames in {first}..{last} (the file has {total})")
+    indices = {b: first + frame_indices(last - first, opt, temporal) for b, opt in sample_types.items()}
     if frames is None:
         decoded = read_frames(path, np.unique(np.concatenate(list(indices.values()))))
         stack = {b: np.stack([decoded[int(i)] for i in idx]) for b, idx in indices.items()}
