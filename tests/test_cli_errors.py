@@ -35,9 +35,10 @@ def _one_line_error(capsys, argv, *needles):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    """A tiny text-to-video directory whose VAE downsamples by 4 (not the usual 8)."""
+    """A tiny text-to-video directory (two U-Net levels) whose VAE downsamples by 2, not the usual 8."""
     unet, _, text = tiny_configs()
-    vae = VAEConfig(ch=32, ch_mult=(1, 2, 2))
+    unet = unet.replace(channel_mult=(1, 2), attention_resolutions=(1,))
+    vae = VAEConfig(ch=32, ch_mult=(1, 2))
     abstract = _abstract_params(unet, vae, text)
     rng = np.random.default_rng(0)
     params = {name: random_params(abstract[name], rng) for name in ("unet", "vae", "text_encoder")}
@@ -105,10 +106,10 @@ def test_generate_prints_the_size_its_vae_really_writes(small_model, tmp_path, c
     assert cli.main(["generate", "a red ball", "--checkpoint", str(small_model), "--frames", "1", "--height", "64",
                      "--width", "128", "--steps", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "1×32×64" in printed
+    assert "1×16×32" in printed
     from hummingbird_jax import video_io
 
-    assert video_io.read_video(out / "a-red-ball.mp4").shape[1:3] == (32, 64)
+    assert video_io.read_video(out / "a-red-ball.mp4").shape[1:3] == (16, 32)
 
 
 # ---- convert --------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_a_tiny_model_exported_to_torch_converts_back(small_model, tmp_path, cap
         assert config_back == config
         for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(params_back)):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert load_component(str(back), "vae")[1].downsample_factor == 4
+    assert load_component(str(back), "vae")[1].downsample_factor == 2
 
 
 def test_a_damaged_model_directory_is_named(small_model, tmp_path, capsys):
