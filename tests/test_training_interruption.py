@@ -84,7 +84,7 @@ def runs(tmp_path_factory):
     twice = Run(root / "twice", root / "twice.log", cache)
     twice.wait_for(twice.compiling)
     twice.process.send_signal(signal.SIGINT)
-    time.sleep(1.0)
+    time.sleep(0.3)
     sent = time.monotonic()
     twice.process.send_signal(signal.SIGINT)
     out["twice"] = (twice.finish(), twice.text(), time.monotonic() - sent)
