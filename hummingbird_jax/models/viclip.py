@@ -164,6 +164,29 @@ class Transformer(nn.Module):
         return x
 
 
+class PatchEmbed3D(nn.Module):
+    """``Conv3d(3, width, (k, p, p), stride (k, p, p), bias=False)`` as a matmul over flattened tubelets.
+
+    Stride equals kernel, so the convolution is exactly patchify-then-project; written that way its
+    gradient is a reshape of one matmul instead of a transposed 3-D convolution (slow on CPU). The
+    kernel keeps ``nn.Conv``'s ``(k, p, p, 3, width)`` layout. Output ``(B, T / k, grid², width)``.
+    """
+
+    width: int
+    kernel_size: int
+    patch_size: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, frames):
+        k, p = self.kernel_size, self.patch_size
+        b, t, h, w, c = frames.shape
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, p, p, c, self.width))
+        x = frames.reshape(b, t // k, k, h // p, p, w // p, p, c)
+        x = jnp.transpose(x, (0, 1, 3, 5, 2, 4, 6, 7)).reshape(b, t // k, (h // p) * (w // p), k * p * p * c)
+        return jnp.dot(x.astype(self.dtype), kernel.reshape(-1, self.width).astype(self.dtype)).astype(jnp.float32)
+
+
 class ViCLIPVision(nn.Module):
     """The video tower: ``(B, T, H, W, 3)`` normalised frames -> ``(B, output_dim)`` (not normalised)."""
 
@@ -185,14 +208,8 @@ class ViCLIPVision(nn.Module):
                 f"{cfg.kernel_size}) or {cfg.kernel_size}"
             )
         scale = cfg.width**-0.5
-        x = nn.Conv(
-            cfg.width, (cfg.kernel_size, cfg.patch_size, cfg.patch_size),
-            strides=(cfg.kernel_size, cfg.patch_size, cfg.patch_size), padding="VALID", use_bias=False,
-            dtype=self.dtype, name="conv1",
-        )(frames.astype(self.dtype))
-        t = x.shape[1]
-        n = cfg.grid * cfg.grid
-        x = x.reshape(b, t, n, cfg.width).astype(jnp.float32)
+        x = PatchEmbed3D(cfg.width, cfg.kernel_size, cfg.patch_size, self.dtype, name="conv1")(frames)
+        t, n = x.shape[1], cfg.grid * cfg.grid
         class_embedding = self.param("class_embedding", nn.initializers.normal(scale), (cfg.width,))
         positional = self.param("positional_embedding", nn.initializers.normal(scale), (n + 1, cfg.width))
         temporal = self.param(
