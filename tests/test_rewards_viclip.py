@@ -146,7 +146,13 @@ def test_full_size_keys_shapes_and_parameter_count_equal_official():
         ours = viclip_manifest(cfg)
         assert ours == official
         assert sum(math.prod(s) for s in ours.values()) == count
-    assert ViCLIPReward().params_shapes()["vision_encoder"]["conv1"]["kernel"].shape == (1, 14, 14, 3, 1024)
+    reward = ViCLIPReward()
+    shapes = reward.params_shapes()
+    assert shapes["vision_encoder"]["conv1"]["kernel"].shape == (1, 14, 14, 3, 1024)
+    # The released recipe's input: 8 strided 320x512 frames (cut to 224x224 from 224x358), 77-token prompts.
+    frames = jax.ShapeDtypeStruct((1, 8, 320, 512, 3), jnp.float32)
+    tokens = jax.ShapeDtypeStruct((1, 77), jnp.int32)
+    assert jax.eval_shape(reward.score, shapes, frames, tokens).shape == (1,)
 
 
 def test_converter_lists_every_mismatch_at_once(tiny):

@@ -297,7 +297,8 @@ def _extract_state_dict(obj: Any, path: str) -> dict[str, np.ndarray]:
         inner = _extract_state_dict(obj["module"], path)
         inner = {k.removeprefix("_forward_module."): v for k, v in inner.items()}
         return {k: v for k, v in inner.items() if not k.startswith("teacher_model.")}
-    if "model" in obj and isinstance(obj["model"], PickledObject):
+    # {'model': <module>} (whole pickled modules) or {'model': state_dict} (InternVid's ViCLIP release)
+    if "model" in obj and isinstance(obj["model"], (Mapping, PickledObject)):
         return _extract_state_dict(obj["model"], path)
     out: dict[str, np.ndarray] = {}
     for key, value in obj.items():

@@ -12,14 +12,13 @@ patch convolution uses the ``conv3d`` layout; each block's packed attention inpu
 from __future__ import annotations
 
 import os
-import zipfile
 from typing import Mapping, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax.convert import checkpoint_io
+from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.rules import ConversionError, Rule, default_rules, from_torch, to_torch, torch_shapes
 from hummingbird_jax.models.viclip import ViCLIP, ViCLIPConfig
 
@@ -92,21 +91,9 @@ def load_viclip(path: str | os.PathLike, cfg: ViCLIPConfig | None = None, *, dty
     """Params from ``ViClip-InternVid-10M-FLT.pth`` (read without PyTorch) or a ``.safetensors`` export."""
     cfg = cfg or ViCLIPConfig.vit_l14()
     try:
-        return params_from_torch(_read(path), cfg, dtype=dtype)
+        return params_from_torch(load_torch_checkpoint(path), cfg, dtype=dtype)
     except ConversionError as err:
         raise ConversionError(f"{os.fspath(path)}: {err}") from None
-
-
-def _read(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Tensors of a checkpoint file; the release's ``{'model': state_dict}`` pickle is unwrapped here
-    because the generic reader only unwraps ``'model'`` when it holds a pickled module."""
-    path = os.fspath(path)
-    if path.endswith(".safetensors") or not zipfile.is_zipfile(path):
-        return checkpoint_io.load_torch_checkpoint(path)
-    obj = checkpoint_io._load_zip_pickle(path)
-    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
-        obj = obj["model"]
-    return checkpoint_io._extract_state_dict(obj, path)
 
 
 def _as_numpy(value) -> np.ndarray:
