@@ -104,7 +104,7 @@ def test_score_matches_official_score_fn_with_its_crop(scorer, case):
 def test_reward_scores_prompts_and_its_random_crop_stays_inside_the_frame(scorer):
     cfg, params, io = scorer
     reward = ViCLIPReward(cfg)
-    assert isinstance(reward, RewardModel)
+    assert isinstance(reward, RewardModel) and reward.tokenizes_text
     frames, tokens = io["wide_frames"], reward.tokenize(META["score_prompts"])
     np.testing.assert_array_equal(tokens, io["tokens"])
     score = jax.jit(reward.score)(params, frames, tokens)

@@ -100,6 +100,9 @@ class ViCLIPReward(RewardModel):
     attention_impl: str = "auto"
     remat: bool = False
     name: str = "viclip"
+    # Training hands ``score`` this reward's own 32-token rows: exact whatever the run's text context
+    # (a 16-token context would already have cut longer prompts; 77-token rows would refit exactly).
+    tokenizes_text = True
 
     def tokenize(self, prompts: Sequence[str]) -> np.ndarray:
         return tokenize(list(prompts), self.config.context_length)
