@@ -12,7 +12,8 @@ import sys
 from PIL import Image
 
 MODELS = ("teacher", "student_pruned", "student_stage1", "student_stage2")
-METRICS = {"steps", "semantic_accuracy", "accuracy_by_label", "motion", "temporal_consistency", "latency_s", "params"}
+METRICS = {"steps", "semantic_accuracy", "accuracy_by_label", "motion", "temporal_consistency", "temporal_flickering",
+           "latency_s", "params"}
 
 
 def _run_demo(out, preset="smoke"):

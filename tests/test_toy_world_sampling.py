@@ -48,7 +48,7 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     from experiments.toy_world.evaluate import STAGE2_STEPS, gif_grid, report_json, table_markdown
 
     def result(name, steps, acc):
-        return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9,
+        return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9, "temporal_flickering": 0.97,
                 "latency_s": 0.1 * steps, "params": 10, "flops": 1e9,
                 "accuracy_by_label": {"shape": acc, "colour": acc, "motion": acc, "all": acc, "semantic_se": 0.01},
                 "motion": {"along_caption_px": 12.8 * acc, "moving_as_captioned": acc, "static_drift_px": 0.5}}
@@ -60,8 +60,8 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
     assert set(summary) == {"teacher", "student_pruned", "student_stage1", "student_stage2", "student_stage2_by_steps"}
     assert set(summary["student_stage2_by_steps"]) == {"1", "2", "4", "8"}
     assert summary["student_stage2"] == summary["student_stage2_by_steps"]["4"]
-    assert set(summary["teacher"]) == {"steps", "semantic_accuracy", "motion", "temporal_consistency", "latency_s",
-                                       "params", "accuracy_by_label"}
+    assert set(summary["teacher"]) == {"steps", "semantic_accuracy", "motion", "temporal_consistency", "temporal_flickering",
+                                       "latency_s", "params", "accuracy_by_label"}
     assert summary["teacher"]["accuracy_by_label"] == {"shape": 1.0, "colour": 1.0, "motion": 1.0, "all": 1.0}
     assert "| teacher | lcm | 50 | 1.000 ± 0.010 |" in table_markdown(results)
     rng = np.random.default_rng(0)

@@ -19,6 +19,11 @@ def to_unit_range(frames_uint8: np.ndarray) -> np.ndarray:
     return frames_uint8.astype(np.float32) / 127.5 - 1.0
 
 
+def to_uint8(video: np.ndarray) -> np.ndarray:
+    """Values in [-1, 1] as the uint8 pixels a video file would hold (the inverse of :func:`to_unit_range`)."""
+    return np.round((np.clip(video, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
 def rendered_clips(specs: list[ClipSpec], *, size, frames: int, seed: int) -> np.ndarray:
     """``(N, T, H, W, 3)`` in [-1, 1], clip ``i`` rendered with seed ``seed + i``."""
     return np.stack([to_unit_range(render(s, size=size, frames=frames, seed=seed + i)) for i, s in enumerate(specs)])

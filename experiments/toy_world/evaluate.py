@@ -13,11 +13,14 @@ import textwrap
 import numpy as np
 
 from experiments.toy_world.classifier import accuracy
+from experiments.toy_world.clips import to_uint8
 from experiments.toy_world.sampling import SamplerSpec, compile_sampler, cost, generate, temporal_consistency
 from experiments.toy_world.world import captioned_displacement
+from hummingbird_jax.evaluation.temporal_flickering import temporal_flickering
 
 STAGE2_STEPS = (1, 2, 4, 8)
-METRIC_KEYS = ("steps", "semantic_accuracy", "motion", "temporal_consistency", "latency_s", "params")
+METRIC_KEYS = ("steps", "semantic_accuracy", "motion", "temporal_consistency", "temporal_flickering", "latency_s",
+               "params")
 LABEL_KEYS = ("shape", "colour", "motion", "all")  # report.json's accuracy_by_label
 
 
@@ -31,6 +34,7 @@ def evaluate_model(name, cfg, params, spec: SamplerSpec, *, vae_cfg, vae_params,
     return {"model": name, "sampler": spec.method, "steps": spec.steps, "semantic_accuracy": judged["semantic"],
             "accuracy_by_label": judged, "motion": captioned_displacement(videos, specs),
             "temporal_consistency": temporal_consistency(videos),
+            "temporal_flickering": float(np.mean([temporal_flickering(to_uint8(v)) for v in videos])),
             "latency_s": latency, "params": c["params"], "flops": c["flops"]}, videos
 
 
@@ -63,14 +67,15 @@ def report_json(results: dict) -> dict:
 
 def table_markdown(results: dict) -> str:
     rows = ["| model | sampler | steps | semantic acc. | shape | colour | motion | all three | moves as captioned "
-            "| temporal cons. | latency s/video | speed-up vs teacher | params | GFLOPs/video |", "|" + "---|" * 14]
+            "| temporal cons. | flickering (VBench) | latency s/video | speed-up vs teacher | params | GFLOPs/video |",
+            "|" + "---|" * 15]
     base = results["teacher"]["latency_s"]
     for r in results.values():
         a = r["accuracy_by_label"]
         cells = [r["model"], r["sampler"], r["steps"], f"{r['semantic_accuracy']:.3f} ± {a['semantic_se']:.3f}",
                  f"{a['shape']:.2f}", f"{a['colour']:.2f}", f"{a['motion']:.2f}", f"{a['all']:.3f}",
                  f"{r['motion']['moving_as_captioned']:.2f} ({r['motion']['along_caption_px']:+.1f} px)",
-                 f"{r['temporal_consistency']:.3f}", f"{r['latency_s']:.4f}", f"{base / r['latency_s']:.1f}×",
+                 f"{r['temporal_consistency']:.3f}", f"{r['temporal_flickering']:.3f}", f"{r['latency_s']:.4f}", f"{base / r['latency_s']:.1f}×",
                  f"{r['params']:,}", f"{r['flops'] / 1e9:.1f}"]
         rows.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(rows)
@@ -100,7 +105,7 @@ def gif_grid(videos_by_model: dict[str, np.ndarray], path, prompts: list[str], r
         image = labels.copy()
         for c, name in enumerate(cols):
             for r in range(rows):
-                img = ((videos_by_model[name][r, f] + 1) * 127.5).clip(0, 255).astype(np.uint8)
+                img = to_uint8(videos_by_model[name][r, f])
                 cell = Image.fromarray(img).resize((cell_w, cell_h), Image.NEAREST)
                 image.paste(cell, (label_w + c * (cell_w + pad), header_h + r * (cell_h + pad)))
         frames.append(image)
