@@ -223,11 +223,13 @@ class Transformer(nn.Module):
     attention_impl: str = "auto"
     activation: str = "gelu"
     ln_eps: float = _LN_EPS
+    remat: bool = False  # recompute each block's activations in the backward pass (reward gradients)
 
     @nn.compact
     def __call__(self, x, num_blocks: Optional[int] = None):
+        block = nn.remat(ResidualAttentionBlock) if self.remat else ResidualAttentionBlock
         for i in range(self.layers if num_blocks is None else num_blocks):
-            x = ResidualAttentionBlock(
+            x = block(
                 self.width, self.heads, self.mlp_ratio, self.causal, self.dtype, self.attention_impl,
                 self.activation, self.ln_eps, name=f"resblocks.{i}",
             )(x)

@@ -27,7 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from hummingbird_jax.models.clip import MultiheadAttention
+from hummingbird_jax.models.clip import Transformer
 
 __all__ = ["ViCLIPConfig", "ViCLIPVision", "ViCLIPText", "ViCLIP", "fit_context"]
 
@@ -119,51 +119,6 @@ class ViCLIPConfig:
         return self.num_frames * self.kernel_size
 
 
-def quick_gelu(x):
-    return x * jax.nn.sigmoid(1.702 * x)
-
-
-class ResidualAttentionBlock(nn.Module):
-    """Pre-norm block of OpenAI CLIP: ``x + attn(ln_1(x))``, then ``x + c_proj(quick_gelu(c_fc(ln_2(x))))``."""
-
-    width: int
-    heads: int
-    causal: bool = False
-    dtype: jnp.dtype = jnp.float32
-    attention_impl: str = "auto"
-
-    @nn.compact
-    def __call__(self, x):
-        h = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_1")(x)
-        h = MultiheadAttention(self.width, self.heads, self.causal, self.dtype, self.attention_impl, name="attn")(
-            h.astype(self.dtype)
-        )
-        x = x + h.astype(x.dtype)
-        h = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_2")(x)
-        h = nn.Dense(4 * self.width, dtype=self.dtype, name="mlp.c_fc")(h.astype(self.dtype))
-        h = nn.Dense(self.width, dtype=self.dtype, name="mlp.c_proj")(quick_gelu(h))
-        return x + h.astype(x.dtype)
-
-
-class Transformer(nn.Module):
-    """Blocks named ``resblocks.{i}``; ``remat`` recomputes each block's activations in the backward pass."""
-
-    width: int
-    heads: int
-    layers: int
-    causal: bool = False
-    dtype: jnp.dtype = jnp.float32
-    attention_impl: str = "auto"
-    remat: bool = False
-
-    @nn.compact
-    def __call__(self, x):
-        block = nn.remat(ResidualAttentionBlock) if self.remat else ResidualAttentionBlock
-        for i in range(self.layers):
-            x = block(self.width, self.heads, self.causal, self.dtype, self.attention_impl, name=f"resblocks.{i}")(x)
-        return x
-
-
 class PatchEmbed3D(nn.Module):
     """``Conv3d(3, width, (k, p, p), stride (k, p, p), bias=False)`` as a matmul over flattened tubelets.
 
@@ -222,9 +177,8 @@ class ViCLIPVision(nn.Module):
         cls = jnp.broadcast_to(class_embedding + positional[0], (b, 1, cfg.width))
         x = jnp.concatenate([cls, x], axis=1)
         x = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_pre")(x)
-        x = Transformer(
-            cfg.width, cfg.heads, cfg.layers, False, self.dtype, self.attention_impl, self.remat, name="transformer"
-        )(x)
+        x = Transformer(cfg.width, cfg.heads, cfg.layers, dtype=self.dtype, attention_impl=self.attention_impl,
+                        activation="quick_gelu", remat=self.remat, name="transformer")(x)
         pooled = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_post")(x[:, 0])
         proj = self.param("proj", nn.initializers.normal(scale), (cfg.width, cfg.output_dim))
         return jnp.dot(pooled.astype(self.dtype), proj.astype(self.dtype)).astype(jnp.float32)
@@ -260,10 +214,8 @@ class ViCLIPText(nn.Module):
         x = nn.Embed(cfg.vocab_size, width, embedding_init=nn.initializers.normal(0.02), name="token_embedding")(tokens)
         positional = self.param("positional_embedding", nn.initializers.normal(0.01), (cfg.context_length, width))
         x = x.astype(jnp.float32) + positional
-        x = Transformer(
-            width, cfg.transformer_heads, cfg.transformer_layers, True, self.dtype, self.attention_impl,
-            name="transformer",
-        )(x)
+        x = Transformer(width, cfg.transformer_heads, cfg.transformer_layers, causal=True, dtype=self.dtype,
+                        attention_impl=self.attention_impl, activation="quick_gelu", name="transformer")(x)
         x = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32, name="ln_final")(x)
         eot = jnp.argmax(tokens, axis=-1)  # EOT has the largest id in the vocabulary
         pooled = jnp.take_along_axis(x, eot[:, None, None], axis=1)[:, 0]
