@@ -19,6 +19,7 @@ from data_pipeline.manifest import write_json
 from experiments.toy_world import artifacts
 from experiments.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
 from hummingbird_jax.errors import WorkdirError
+from hummingbird_jax.training.checkpointing import settings_difference
 
 PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
 HELD_OUT_SEED = 50_000  # rendering seeds of the evaluation clips for the reward model
@@ -249,12 +250,6 @@ def run_settings(preset: Preset) -> dict:
             "stage2_steps": STAGE2_STEPS[preset.name], "guidance": GUIDANCE}
 
 
-def _flatten(tree, prefix=""):
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: list(tree) if isinstance(tree, tuple) else tree}
-
-
 def claim_folder(out: Path, preset: Preset) -> None:
     """Records the run's settings in a new folder; refuses a folder whose finished phases were made with
     other settings (their outputs would be mixed into this run's report)."""
@@ -262,13 +257,10 @@ def claim_folder(out: Path, preset: Preset) -> None:
     record = out / SETTINGS_FILE
     if record.exists():
         have = artifacts.load_json(record)
-        a, b = _flatten(have), _flatten(wanted)
-        changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-        if changed:
-            shown = ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:4])
-            more = f" (+{len(changed) - 4} more)" if len(changed) > 4 else ""
+        differ = settings_difference(have, wanted, first=("preset",))
+        if differ:
             raise WorkdirError(f"{out} holds a run of preset {have.get('preset')!r} with other settings "
-                               f"({shown}{more}); resume it with the same preset or choose a new --out")
+                               f"({differ}); resume it with the same preset or choose a new --out")
         return
     finished = sorted(p.parent.name for p in out.glob("*/metrics.json") if p.parent.name in PHASES)
     if finished:

@@ -122,14 +122,21 @@ def claim_workdir(workdir: str, config_json: dict, latest_step: int | None, writ
             json.dump({"settings": mine}, fh, indent=1, sort_keys=True)
         os.replace(tmp, path)
         return
-    a, b = _flat(theirs), _flat(mine)
-    first = ("stage", "models.teacher", "models.student")  # what a user recognises a run by
-    differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)), key=lambda k: (k not in first, k))
+    differ = settings_difference(theirs, mine, first=("stage", "models.teacher", "models.student"))
     if differ:
-        shown = "; ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in differ[:3])
-        more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
-        raise WorkdirError(f"workdir {workdir} belongs to another run ({shown}{more}); use a new --workdir, "
+        raise WorkdirError(f"workdir {workdir} belongs to another run ({differ}); use a new --workdir, "
                            "or the original experiment and settings to resume it")
+
+
+def settings_difference(theirs: dict, mine: dict, first: tuple[str, ...] = (), shown: int = 3) -> str:
+    """``''`` when two nested settings dicts agree (tuples and lists alike); otherwise the differing keys,
+    ``first`` ones first (what a user recognises a run by), as ``key: X there, Y here; …``."""
+    a, b = (_flat(json.loads(json.dumps(tree))) for tree in (theirs, mine))
+    differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)), key=lambda k: (k not in first, k))
+    if not differ:
+        return ""
+    listed = "; ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in differ[:shown])
+    return listed + (f" (and {len(differ) - shown} more)" if len(differ) > shown else "")
 
 
 def is_training_checkpoint(path: str) -> bool:
