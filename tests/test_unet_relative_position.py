@@ -40,6 +40,21 @@ def test_relative_position_attention_matches_the_formula(length, max_distance, h
     np.testing.assert_allclose(got, _loop_reference(q, k, v, table_k, table_v, max_distance), atol=2e-5)
 
 
+def test_numpy_tables_work_inside_a_traced_loop():
+    """Parameters read from a file are NumPy arrays; a jitted sampler closes over them and scans."""
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 4, 1, 4)).astype(np.float32) for _ in range(3))
+    table_k, table_v = (rng.standard_normal((5, 4)).astype(np.float32) for _ in range(2))
+
+    def body(carry, _):
+        return relative_position_attention(carry, k, v, table_k, table_v, 2), None
+
+    got = jax.jit(lambda x: jax.lax.scan(body, x, None, length=2)[0])(q)
+    want = relative_position_attention(relative_position_attention(q, k, v, table_k, table_v, 2),
+                                       k, v, table_k, table_v, 2)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_zero_tables_give_plain_attention():
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((3, 6, 2, 8)).astype(np.float32) for _ in range(3))

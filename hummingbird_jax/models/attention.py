@@ -123,7 +123,10 @@ def relative_position_attention(q, k, v, table_k, table_v, max_distance: int):
     length, d = q.shape[1], q.shape[-1]
     pos = jnp.arange(length)
     index = jnp.clip(pos[None, :] - pos[:, None], -max_distance, max_distance) + max_distance  # (Lq, Lk)
-    rel_k, rel_v = table_k[index].astype(q.dtype), table_v[index].astype(q.dtype)  # (Lq, Lk, D)
+    # jnp.take, not table[index]: a table held as a NumPy array (parameters read from a file and closed
+    # over by a jitted sampler) cannot be indexed by a traced index.
+    rel_k, rel_v = (jnp.take(jnp.asarray(table), index, axis=0).astype(q.dtype)  # (Lq, Lk, D)
+                    for table in (table_k, table_v))
     f32 = dict(preferred_element_type=jnp.float32)
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, **f32) + jnp.einsum("bqhd,qkd->bhqk", q, rel_k, **f32)
     p = jax.nn.softmax(scores / math.sqrt(d), axis=-1).astype(v.dtype)
