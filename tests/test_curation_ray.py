@@ -141,6 +141,7 @@ def _table(n):
     return pd.DataFrame({"path": [f"/videos/clip_{i:03d}.mp4" for i in range(n)], "text": ["x"] * n})
 
 
+@pytest.mark.slow
 def test_driver_killed_mid_stage_then_rerun_commits_every_row_exactly_once(ray_session, tmp_path):
     rows = 12
     manifest = tmp_path / "in.csv"
@@ -193,6 +194,7 @@ def test_driver_killed_mid_stage_then_rerun_commits_every_row_exactly_once(ray_s
     assert result["error"].isna().all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage_class", [KillOnceStage, KillOnceActorStage], ids=["task", "actor"])
 def test_worker_killed_mid_run_is_retried(ray_session, tmp_path, stage_class):
     marker = tmp_path / "killed"

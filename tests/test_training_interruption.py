@@ -99,6 +99,7 @@ def _assert_clean(code, text, expected=130):
         assert bad not in text, text[-3000:]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_compilation_exits_130_with_how_to_resume(runs):
     code, text = runs["compile"]
     _assert_clean(code, text)
@@ -108,6 +109,7 @@ def test_ctrl_c_during_compilation_exits_130_with_how_to_resume(runs):
     assert not checkpoints.exists() or not os.listdir(checkpoints)
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_training_saves_the_step_reached_and_leaves_no_temporary_directory(runs):
     code, text = runs["mid"]
     _assert_clean(code, text)
@@ -117,6 +119,7 @@ def test_ctrl_c_mid_training_saves_the_step_reached_and_leaves_no_temporary_dire
     assert "resume with:" in text.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_resumed_run_logs_every_step_once_and_removes_leftover_temporary_directories(runs):
     code, text = runs["resumed"]
     _assert_clean(code, text, expected=0)
@@ -126,12 +129,14 @@ def test_resumed_run_logs_every_step_once_and_removes_leftover_temporary_directo
     assert not [n for n in os.listdir(runs["root"] / "mid" / "checkpoints") if "tmp" in n]
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_quits_at_once_without_a_crash(runs):
     code, text, seconds = runs["twice"]
     _assert_clean(code, text)
     assert seconds < 10 and "quitting now" in text
 
 
+@pytest.mark.slow
 def test_finished_run_returns_at_once(runs, capsys):
     start = time.perf_counter()
     assert cli.main(RUN[2:] + ["--workdir", str(runs["root"] / "mid")]) == 0
@@ -140,6 +145,7 @@ def test_finished_run_returns_at_once(runs, capsys):
     assert time.perf_counter() - start < 20
 
 
+@pytest.mark.slow
 def test_a_workdir_refuses_another_experiment_in_one_line(runs, capsys):
     argv = ["train", "stage2_turbo", "--variant", "tiny", "--workdir", str(runs["root"] / "mid")]
     assert cli.main(argv) == 2
@@ -148,6 +154,7 @@ def test_a_workdir_refuses_another_experiment_in_one_line(runs, capsys):
 
 
 def test_sigterm_is_a_stop_request_with_exit_code_143():
+    before = signal.getsignal(signal.SIGTERM)  # not always SIG_DFL: ray.init installs its own
     with StopRequest(announce=False) as stop:
         os.kill(os.getpid(), signal.SIGTERM)
         deadline = time.monotonic() + 10
@@ -155,4 +162,4 @@ def test_sigterm_is_a_stop_request_with_exit_code_143():
             time.sleep(0.01)
     assert stop.signum == signal.SIGTERM
     assert Interrupted(stop.signum, "stopped").exit_code == 143
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the previous handler is back
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

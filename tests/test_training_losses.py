@@ -50,6 +50,7 @@ def test_tiny_stage1_run_reduces_the_distillation_loss(tmp_path):
     assert len(videos) == 2 and all(v.stat().st_size > 0 for v in videos)
 
 
+@pytest.mark.slow
 def test_tiny_stage2_run_reduces_the_consistency_loss_and_raises_both_rewards(tmp_path):
     """The release's mix at toy size: an image reward on random frames, a video reward on strided ones."""
     result, out = _train_and_evaluate("stage2_turbo", tmp_path, ["total_steps=20", "optim.lr=3e-3"])
