@@ -85,7 +85,7 @@ def abstract_step(config, frames: int, height: int, width: int):
             batch[r.token_key] = jax.ShapeDtypeStruct((1, r.model.tokenize([""]).shape[1]), jnp.int32)
     step = make_train_step(loss_function(config, models, spec), optimizer, schedule,
                            StepSettings(grad_accum=1, ema_decay=float(config.ema.decay),
-                                        ema_as_target=config.stage == "turbo" and config.loss.target == "ema"))
+                                        ema_as_target=config.stage == "stage2" and config.loss.target == "ema"))
     batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(("data", "fsdp")))
     jitted = jax.jit(step, in_shardings=(state_shardings, frozen_shardings, batch_sharding),
                      out_shardings=(state_shardings, replicated(mesh)), donate_argnums=(0,))

@@ -17,12 +17,11 @@ from hummingbird_jax.training.config import common
 
 
 def get_config(variant: str = "full"):
-    c = common("distill")
+    c = common("stage1")
     c.total_steps = 100_000
     c.checkpoint_every = 2_000
     c.models.teacher, c.models.student, c.models.student_init = "vc2", "hb-0.7b", "prune"
     c.optim.update(dict(lr=1e-5, weight_decay=0.01, clip=0.5))
-    c.loss = dict(guidance_scale=12.0, use_scale_arr=False)
     if variant == "tiny":
         c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
         c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny",

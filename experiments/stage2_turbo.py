@@ -25,14 +25,13 @@ from hummingbird_jax.training.config import common
 
 
 def get_config(variant: str = "full"):
-    c = common("turbo")
+    c = common("stage2")
     c.total_steps = 10_000
     c.checkpoint_every = 500
     c.models.teacher, c.models.student, c.models.student_init = "vc2", "hb-0.7b", ""
     c.data.batch_size = 8  # one clip per device on 8 devices
     c.optim.update(dict(lr=1e-4, weight_decay=0.0, clip=1.0))
     c.trainable.update(dict(mode="lora", lora_rank=64, lora_alpha=64.0, lora_targets=".*"))
-    c.loss = dict(num_ddim_steps=50, w_min=5.0, w_max=15.0, huber_c=0.001, target="online")
     c.rewards = ConfigDict({
         "hps": dict(kind="hpsv2", size="vit-h-14", checkpoint="", weight=1.0, frames=5, mode="random", remat=True),
         # vocab: bert-large-uncased's vocab.txt (InternVideo2's WordPiece prompts); empty for ViCLIP.

@@ -30,7 +30,7 @@ def test_stage_configs_are_valid_engine_experiments(tmp_path):
     from hummingbird_jax.training.config import load_experiment
     from hummingbird_jax.training.trainer import validate
 
-    for name, stage in (("stage1", "distill"), ("stage2", "turbo")):
+    for name, stage in (("stage1", "stage1"), ("stage2", "stage2")):
         config = load_experiment(f"experiments/toy_world/{name}.py", "smoke")
         assert config.stage == stage and config.models.teacher == "tiny-teacher"
         config.models.weights, config.data.path = str(tmp_path), str(tmp_path / "manifest.csv")

@@ -150,7 +150,7 @@ def test_a_workdir_refuses_another_experiment_in_one_line(runs, capsys):
     argv = ["train", "stage2_turbo", "--variant", "tiny", "--workdir", str(runs["root"] / "mid")]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "belongs to another run" in err[0] and "stage: 'distill' there, 'turbo' here" in err[0]
+    assert len(err) == 1 and "belongs to another run" in err[0] and "stage: 'stage1' there, 'stage2' here" in err[0]
 
 
 def test_sigterm_is_a_stop_request_with_exit_code_143():

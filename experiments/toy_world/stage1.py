@@ -10,8 +10,8 @@ from experiments.toy_world.presets import STAGE1_STEPS, GUIDANCE, distillation_c
 
 
 def get_config(variant: str = "default"):
-    c = distillation_config("distill", variant, STAGE1_STEPS)
+    c = distillation_config("stage1", variant, STAGE1_STEPS)
     c.models.student_init = "prune"
     c.optim.update(dict(lr=1e-3, weight_decay=0.01, clip=0.5))
-    c.loss = dict(guidance_scale=GUIDANCE, use_scale_arr=False)
+    c.loss.guidance_scale = GUIDANCE
     return c

@@ -21,11 +21,11 @@ REWARD_KIND = "experiments.toy_world.reward:ToyVideoTextReward"
 
 
 def get_config(variant: str = "default"):
-    c = distillation_config("turbo", variant, STAGE2_STEPS)
+    c = distillation_config("stage2", variant, STAGE2_STEPS)
     c.models.student_init = ""
     c.optim.update(dict(lr=2e-4, weight_decay=0.0, clip=1.0))
     c.trainable.update(dict(mode="full"))
-    c.loss = dict(num_ddim_steps=50, w_min=GUIDANCE - 1.0, w_max=GUIDANCE + 1.0, huber_c=0.001, target="online")
+    c.loss.update(dict(w_min=GUIDANCE - 1.0, w_max=GUIDANCE + 1.0))
     c.rewards = ConfigDict({"video_text": dict(kind=REWARD_KIND, size="", checkpoint="", weight=1.0, frames=8,
                                                mode="strided", remat=False)})
     return c

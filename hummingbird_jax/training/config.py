@@ -8,37 +8,93 @@ stages so each experiment states only its recipe.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import importlib.util
 import os
 
 from ml_collections import ConfigDict
 
+from hummingbird_jax.training.losses import STAGE_SETTINGS
+from hummingbird_jax.training.trainable import TrainableSpec
+
+
+STAGES = ("stage1", "stage2")  # stage 1: distillation into the pruned student; stage 2: consistency + rewards
+
 
 def common(stage: str) -> ConfigDict:
+    """Every key a run has, each with its one default; an experiment changes only its recipe.
+
+    The loss and trainable-parameter keys are the fields of their settings classes
+    (:data:`~hummingbird_jax.training.losses.STAGE_SETTINGS`, :class:`TrainableSpec`), so their
+    defaults live there and nowhere else."""
+    if stage not in STAGES:
+        raise ValueError(f"stage = {stage!r}; expected one of {STAGES}")
     c = ConfigDict()
     c.stage = stage
-    c.seed = 0
+    c.seed = 0  # model init, data order and every random draw of the loss
     c.total_steps = 1000
-    c.checkpoint_every = 500
-    c.keep_checkpoints = 3
-    c.async_checkpoints = True
-    c.log_every = 10
+    c.checkpoint_every = 500  # steps between Orbax checkpoints (and the last step)
+    c.keep_checkpoints = 3  # newest checkpoints kept on disk
+    c.async_checkpoints = True  # write checkpoints while the next steps run
+    c.log_every = 10  # steps between metrics.jsonl / TensorBoard records
+    c.record_every_step = False  # a metrics record at every step, whatever log_every says
     c.sample_every = 0  # 0: no samples; else write videos of sample_prompts every N steps
-    c.sample_steps = 0  # 0: the stage's default (LCM 4 steps for stage 2, DDIM 50 for stage 1)
+    c.sample_steps = 0  # 0: the stage's default sampler steps (see the model registry)
     c.sample_prompts = ["A hummingbird hovering over a red flower, slow motion.",
                         "Waves crashing on a rocky coast at sunset, drone shot."]
-    c.mesh = ConfigDict(dict(data=-1, fsdp=1))  # -1: the devices left over
-    c.distributed = ConfigDict(dict(coordinator_address="", num_processes=1, process_id=0, auto=True))
-    c.models = ConfigDict(dict(teacher="vc2", student="hb-0.7b", vae="sd-kl-f8", text="vit-h-14",
-                               weights="", student_init="prune"))
-    c.precision = ConfigDict(dict(compute="bfloat16", frozen="bfloat16", remat="full"))
-    c.data = ConfigDict(dict(source="clips", path="", batch_size=8, frames=16, size=(320, 512), max_stride=6,
-                             num_workers=4, latent_size=(40, 64), synthetic_examples=64))
-    c.optim = ConfigDict(dict(lr=1e-5, schedule="constant", warmup_steps=0, weight_decay=0.01, b1=0.9, b2=0.999,
-                              eps=1e-8, clip=1.0, mu_dtype="float32", grad_accum=1))
-    c.trainable = ConfigDict(dict(mode="full", regex="", lora_rank=64, lora_alpha=64.0, lora_targets=".*"))
-    c.ema = ConfigDict(dict(decay=0.0))
+
+    c.mesh = ConfigDict()
+    c.mesh.data = -1  # data-parallel axis size; -1: the devices left over
+    c.mesh.fsdp = 1  # parameter-sharding axis size
+
+    c.distributed = ConfigDict()
+    c.distributed.coordinator_address = ""  # host:port of process 0; empty: single host or auto-detected
+    c.distributed.num_processes = 1
+    c.distributed.process_id = 0
+    c.distributed.auto = True  # jax.distributed.initialize() when SLURM / Open MPI / a TPU pod is detected
+
+    c.models = ConfigDict()
+    c.models.teacher = "vc2"  # U-Net names: see the model registry
+    c.models.student = "hb-0.7b"
+    c.models.vae = "sd-kl-f8"
+    c.models.text = "vit-h-14"
+    c.models.weights = ""  # converted VideoCrafter2 directory; "random": random weights (tests, benchmarks)
+    c.models.student_init = "prune"  # "prune" (the teacher's pruned copy), "random", or a model directory
+
+    c.precision = ConfigDict()
+    c.precision.compute = "bfloat16"  # activations of every network
+    c.precision.frozen = "bfloat16"  # stored dtype of the frozen teacher, VAE, text tower and rewards
+    c.precision.remat = "full"  # U-Net recomputation policy in the backward pass
+
+    c.data = ConfigDict()
+    c.data.source = "clips"  # "clips" (a video manifest), "latents" (TFDS ArrayRecord) or "synthetic"
+    c.data.path = ""
+    c.data.batch_size = 8  # global batch, split over the data and fsdp axes
+    c.data.frames = 16
+    c.data.size = (320, 512)  # frame height, width
+    c.data.max_stride = 6  # frame stride drawn from U{1..max_stride}; the fps condition follows it
+    c.data.num_workers = 4  # Grain worker processes
+    c.data.latent_size = (40, 64)  # for the latents and synthetic sources
+    c.data.synthetic_examples = 64
+
+    c.optim = ConfigDict()
+    c.optim.lr = 1e-5
+    c.optim.schedule = "constant"  # constant, warmup_constant or warmup_cosine
+    c.optim.warmup_steps = 0
+    c.optim.weight_decay = 0.01  # AdamW's decoupled decay
+    c.optim.b1 = 0.9
+    c.optim.b2 = 0.999
+    c.optim.eps = 1e-8
+    c.optim.clip = 1.0  # global gradient-norm clip; 0: none
+    c.optim.mu_dtype = "float32"  # Adam's first moment; "bfloat16" halves its memory
+    c.optim.grad_accum = 1  # micro-batches per optimizer step
+
+    c.trainable = ConfigDict(dataclasses.asdict(TrainableSpec()))  # which student parameters train (full / LoRA)
+    c.loss = ConfigDict(dataclasses.asdict(STAGE_SETTINGS[stage]()))  # the stage's loss settings
+    c.rewards = ConfigDict()  # stage 2: name -> reward entry (kind, size, checkpoint, weight, frames, mode, remat)
+    c.ema = ConfigDict()
+    c.ema.decay = 0.0  # 0: no EMA copy of the student
     return c
 
 

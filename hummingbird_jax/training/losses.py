@@ -65,6 +65,10 @@ class ConsistencySettings:
             raise ValueError(f"loss.w_min/w_max = {self.w_min}/{self.w_max}; expected 0 <= w_min <= w_max")
 
 
+# The settings class of each stage's loss; its fields are the config's ``loss`` keys, its defaults theirs.
+STAGE_SETTINGS = {"stage1": DistillSettings, "stage2": ConsistencySettings}
+
+
 # ---- shared pieces --------------------------------------------------------------------------------
 
 
@@ -227,3 +231,7 @@ def reward_terms(latents, frozen, batch, rng, models: ModelSet):
         metrics[f"reward/{spec.name}"] = score
         metrics[f"loss/{spec.name}"] = term
     return total, metrics
+
+
+# The loss of each stage (``config.stage``).
+STAGE_LOSSES = {"stage1": distill_loss, "stage2": consistency_loss}

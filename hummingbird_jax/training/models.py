@@ -188,13 +188,13 @@ def build_model_set(config) -> ModelSet:
     """Resolve the config's model names into configs with the run's precision and remat policy."""
     m, p = config.models, config.precision
     exec_kw = dict(dtype=p.compute, param_dtype="float32", remat_policy=p.remat)
-    time_cond = GUIDANCE_EMBED_DIM if config.stage == "turbo" else None
+    time_cond = GUIDANCE_EMBED_DIM if config.stage == "stage2" else None
     student = unet_config(m.student, time_cond_proj_dim=time_cond, **exec_kw)
     # The frozen teacher needs no remat (it is never differentiated) and keeps its params as stored.
     teacher = unet_config(m.teacher, dtype=p.compute, param_dtype=p.frozen)
     vae = vae_config(m.vae, dtype=p.compute, param_dtype=p.frozen)
     rewards = []
-    for name, r in sorted((config.get("rewards") or {}).items()):
+    for name, r in sorted(config.rewards.items()):
         if float(r.weight) == 0.0:
             continue
         vocab = r.vocab if "vocab" in r else ""  # only rewards with a WordPiece tokenizer have one

@@ -14,8 +14,7 @@ SCHEDULES = ("constant", "warmup_constant", "warmup_cosine")
 
 def learning_rate_schedule(c, total_steps: int) -> optax.Schedule:
     """``constant``, ``warmup_constant`` (linear warm-up then flat) or ``warmup_cosine`` (to 0 at the end)."""
-    lr, warmup = float(c.lr), int(c.get("warmup_steps", 0))
-    kind = c.get("schedule", "constant")
+    lr, warmup, kind = float(c.lr), int(c.warmup_steps), c.schedule
     if kind == "constant":
         return optax.constant_schedule(lr)
     if kind == "warmup_constant":
@@ -29,13 +28,12 @@ def learning_rate_schedule(c, total_steps: int) -> optax.Schedule:
 def make_optimizer(c, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """``clip_by_global_norm(clip) → adamw(schedule, b1, b2, eps, weight_decay)``."""
     schedule = learning_rate_schedule(c, total_steps)
-    mu_dtype = c.get("mu_dtype", "float32")
+    mu_dtype = c.mu_dtype
     if mu_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"optim.mu_dtype = {mu_dtype!r}; expected float32 or bfloat16")
     parts = []
-    if float(c.get("clip", 0.0)) > 0:
+    if float(c.clip) > 0:
         parts.append(optax.clip_by_global_norm(float(c.clip)))
-    parts.append(optax.adamw(schedule, b1=float(c.get("b1", 0.9)), b2=float(c.get("b2", 0.999)),
-                             eps=float(c.get("eps", 1e-8)), weight_decay=float(c.get("weight_decay", 0.0)),
-                             mu_dtype=mu_dtype))
+    parts.append(optax.adamw(schedule, b1=float(c.b1), b2=float(c.b2), eps=float(c.eps),
+                             weight_decay=float(c.weight_decay), mu_dtype=mu_dtype))
     return optax.chain(*parts), schedule

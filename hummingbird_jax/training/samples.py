@@ -28,7 +28,7 @@ class Sampler:
         from hummingbird_jax.text import tokenize
 
         self.prompts = list(config.sample_prompts)
-        self.turbo = config.stage == "turbo"
+        self.turbo = config.stage == "stage2"
         self.steps = int(config.sample_steps) or (LCM_STEPS if self.turbo else 50)
         self.fps = 8
         f = models.vae.downsample_factor

@@ -42,8 +42,8 @@ class TrainableSpec:
 
     @classmethod
     def from_config(cls, c) -> "TrainableSpec":
-        return cls(mode=c.mode, regex=c.get("regex", ""), lora_rank=int(c.get("lora_rank", 64)),
-                   lora_alpha=float(c.get("lora_alpha", 64.0)), lora_targets=c.get("lora_targets", ".*"))
+        return cls(mode=c.mode, regex=c.regex, lora_rank=int(c.lora_rank), lora_alpha=float(c.lora_alpha),
+                   lora_targets=c.lora_targets)
 
 
 def _regex_paths(params: Any, pattern: str) -> set[tuple[str, ...]]:

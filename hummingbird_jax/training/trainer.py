@@ -24,9 +24,10 @@ import jax.numpy as jnp
 
 from hummingbird_jax.errors import ConfigError, Interrupted, WorkdirError
 from hummingbird_jax.training import checkpointing
+from hummingbird_jax.training.config import STAGES
 from hummingbird_jax.training.interruption import StopRequest
 from hummingbird_jax.training.inputs import make_input, model_fields
-from hummingbird_jax.training.losses import ConsistencySettings, DistillSettings, consistency_loss, distill_loss
+from hummingbird_jax.training.losses import STAGE_LOSSES, STAGE_SETTINGS
 from hummingbird_jax.training.mesh import (
     largest_dim_shardings,
     logical_param_shardings,
@@ -48,7 +49,6 @@ from hummingbird_jax.training.train_step import StepSettings, init_state, make_t
 from hummingbird_jax.training.trainable import TrainableSpec, split_student
 
 log = logging.getLogger(__name__)
-STAGES = ("distill", "turbo")
 
 
 # ---- pieces the sections below use ------------------------------------------------------------------
@@ -69,7 +69,7 @@ def maybe_initialize_distributed(c) -> None:
     env = os.environ
     cluster = (int(env.get("SLURM_NTASKS", "1")) > 1 or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
                or "," in env.get("TPU_WORKER_HOSTNAMES", "") or "JAX_COORDINATOR_ADDRESS" in env)
-    if cluster and c.get("auto", True):
+    if cluster and c.auto:
         jax.distributed.initialize()
 
 
@@ -108,14 +108,8 @@ def initial_student(config, models: ModelSet, teacher_params) -> Any:
 
 
 def loss_function(config, models: ModelSet, spec: TrainableSpec):
-    if config.stage == "distill":
-        settings = DistillSettings(guidance_scale=float(config.loss.guidance_scale),
-                                   use_scale_arr=bool(config.loss.use_scale_arr))
-        return functools.partial(distill_loss, models=models, trainable_spec=spec, settings=settings)
-    settings = ConsistencySettings(num_ddim_steps=int(config.loss.num_ddim_steps), w_min=float(config.loss.w_min),
-                                   w_max=float(config.loss.w_max), huber_c=float(config.loss.huber_c),
-                                   target=config.loss.target)
-    return functools.partial(consistency_loss, models=models, trainable_spec=spec, settings=settings)
+    settings = STAGE_SETTINGS[config.stage](**config.loss.to_dict())
+    return functools.partial(STAGE_LOSSES[config.stage], models=models, trainable_spec=spec, settings=settings)
 
 
 def validate(config) -> None:
@@ -125,10 +119,10 @@ def validate(config) -> None:
     for key in ("total_steps", "checkpoint_every"):
         if int(config[key]) < 1:
             raise ValueError(f"{key} must be >= 1, got {config[key]}")
-    if config.stage == "turbo" and config.loss.target == "ema" and float(config.ema.decay) <= 0:
+    if config.stage == "stage2" and config.loss.target == "ema" and float(config.ema.decay) <= 0:
         raise ValueError("loss.target = 'ema' needs ema.decay > 0")
-    if config.stage == "distill" and config.get("rewards"):
-        raise ValueError("rewards are a stage-2 (turbo) feature; remove the rewards section")
+    if config.stage == "stage1" and config.rewards:
+        raise ValueError("rewards are a stage-2 feature; remove the rewards section")
     if config.data.source != "synthetic" and not config.data.path:
         raise ValueError(f"data.path is empty; give the {config.data.source} source's path (--set data.path=...)")
     if not config.models.student_init:
@@ -247,7 +241,7 @@ def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_ste
     # The jitted step: explicit shardings in and out, the state donated.
     step_fn = make_train_step(loss_function(config, models, spec), optimizer, schedule,
                               StepSettings(grad_accum=int(config.optim.grad_accum), ema_decay=float(config.ema.decay),
-                                           ema_as_target=config.stage == "turbo" and config.loss.target == "ema"))
+                                           ema_as_target=config.stage == "stage2" and config.loss.target == "ema"))
     jitted = jax.jit(step_fn, in_shardings=(state_shardings, frozen_shardings, batch_sharding),
                      out_shardings=(state_shardings, replicated(mesh)), donate_argnums=(0,))
 
@@ -278,7 +272,7 @@ def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_ste
         interval_steps += 1
         done = step + 1
         record = None
-        if done % int(config.log_every) == 0 or done == total or config.get("record_every_step", False):
+        if done % int(config.log_every) == 0 or done == total or config.record_every_step:
             metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
             elapsed = (time.perf_counter() - interval_start) / max(interval_steps, 1)
             interval_start, interval_steps = time.perf_counter(), 0
