@@ -10,7 +10,8 @@ from conftest import REFERENCE, read_manifest
 from hummingbird_jax.cli import main
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.prune import block_map, prune_teacher_to_student
-from hummingbird_jax.convert.rules import ConversionError, flax_paths, torch_key_for
+from hummingbird_jax.convert.rules import ConversionError, torch_key_for
+from hummingbird_jax.param_paths import flax_paths
 from hummingbird_jax.convert.unet import UNET_PREFIX, UNET_RULES, unet_from_torch, unet_to_torch, unet_torch_shapes
 from hummingbird_jax.models.unet3d import unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hummingbird_jax.convert.rules import flax_paths
+from hummingbird_jax.param_paths import flax_paths
 from hummingbird_jax.convert.unet import unet_from_torch, unet_to_torch
 from hummingbird_jax.models.attention import dot_product_attention, relative_position_attention
 from hummingbird_jax.models.unet_config import UNet3DConfig

@@ -17,12 +17,13 @@ import jax
 import numpy as np
 from flax.core import meta
 
+from hummingbird_jax.param_paths import flax_paths
+
 __all__ = [
     "Rule",
     "ConversionError",
     "TRANSFORMS",
     "default_rules",
-    "flax_paths",
     "torch_key_for",
     "from_torch",
     "to_torch",
@@ -96,14 +97,6 @@ def default_rules() -> list[Rule]:
         Rule(r"(.*)/embedding", r"\1/weight", "none"),
         Rule(r"(.*)", r"\1"),
     ]
-
-
-def flax_paths(tree: Any) -> dict[str, Any]:
-    """``{'a/b/kernel': leaf}`` for every leaf of a nested params dict."""
-    flat = {}
-    for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        flat["/".join(str(getattr(k, "key", k)) for k in key_path)] = leaf
-    return flat
 
 
 def _unflatten(flat: Mapping[str, Any]) -> dict:

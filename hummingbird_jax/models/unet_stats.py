@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax.convert.rules import flax_paths
+from hummingbird_jax.param_paths import flax_paths
 from hummingbird_jax.models.unet3d import UNet3D, block_layout, unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
