@@ -8,11 +8,12 @@ stages so each experiment states only its recipe.
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.util
 import os
 
 from ml_collections import ConfigDict
+
+EXPERIMENTS_DIR = "experiments"  # where a bare experiment name is looked up, relative to the current directory
 
 
 def common(stage: str) -> ConfigDict:
@@ -42,20 +43,26 @@ def common(stage: str) -> ConfigDict:
     return c
 
 
-def load_experiment(name: str, variant: str = "full") -> ConfigDict:
-    """``name`` is a file path (``experiments/stage2_turbo.py``) or a module name under ``experiments``
-    (``stage2_turbo``)."""
+def experiment_path(name: str) -> str:
+    """The file an experiment name points at: a path as given, a bare name (``stage2_turbo``) as
+    ``experiments/<name>.py`` under the current directory."""
     if name.endswith(".py") or os.sep in name:
-        if not os.path.isfile(name):
+        return name
+    return os.path.join(EXPERIMENTS_DIR, f"{name}.py")
+
+
+def load_experiment(name: str, variant: str = "full") -> ConfigDict:
+    """``name`` is a file path (``experiments/stage2_turbo.py``) or a bare name (``stage2_turbo``) for a
+    file in ``experiments/`` under the current directory; the file is loaded by path, never imported
+    as a package (the launchable experiments are not installed)."""
+    path = experiment_path(name)
+    if not os.path.isfile(path):
+        if path == name:
             raise FileNotFoundError(f"experiment file not found: {name}")
-        spec = importlib.util.spec_from_file_location(f"experiment_{os.path.basename(name)[:-3]}", name)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(f"experiments.{name}")
-        except ModuleNotFoundError:
-            raise FileNotFoundError(f"no experiment {name!r} (a file path, or a module in experiments/)") from None
+        raise FileNotFoundError(f"no experiment {name!r} (a file path, or {path} under the current directory)")
+    spec = importlib.util.spec_from_file_location(f"experiment_{os.path.basename(path)[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ValueError(f"experiment {name!r} defines no get_config(variant)")
     return module.get_config(variant)

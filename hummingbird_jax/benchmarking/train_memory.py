@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import time
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+from hummingbird_jax.benchmarking import report
+
 GiB = 2**30
 
 
 def add_arguments(p) -> None:
-    p.add_argument("experiment", help="experiment file or module name (stage2_turbo, stage1_distill)")
+    p.add_argument("experiment", help="experiment file or bare name in experiments/ (stage2_turbo, stage1_distill)")
     p.add_argument("--variant", default="full", help="config variant (default full)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--frames", type=int, default=16)
@@ -30,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--remat", nargs="+", default=None,
                    help="U-Net remat policies to compile (default: the config's and 'none')")
-    p.add_argument("--out", default=RESULTS, help="results folder (train_memory.json / .md)")
+    p.add_argument("--out", default=report.RESULTS_DIR, help="results folder (train_memory.json / .md)")
 
 
 def abstract_step(config, frames: int, height: int, width: int):
@@ -115,14 +116,13 @@ def measure(config, frames: int, height: int, width: int) -> dict:
 
 
 def run(args) -> dict:
-    from benchmarks.report import machine_info
     from hummingbird_jax.training.config import apply_overrides, load_experiment
 
     base = apply_overrides(load_experiment(args.experiment, args.variant), list(args.overrides))
     policies = args.remat or list(dict.fromkeys([base.precision.remat, "none"]))
     result = {"experiment": args.experiment, "variant": args.variant, "overrides": list(args.overrides),
               "shape": [1, args.frames, args.height, args.width], "compute": base.precision.compute,
-              "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": machine_info(), "rows": [],
+              "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": report.machine_info(), "rows": [],
               "rewards": [f"{name}: {r.kind} {r.size}, {r.frames} {r.mode} frames, weight {r.weight}"
                           for name, r in sorted((base.get("rewards") or {}).items()) if float(r.weight)]}
     for policy in policies:
@@ -139,19 +139,17 @@ def run(args) -> dict:
 
 
 def write(result: dict, out_dir: str) -> None:
-    from benchmarks.report import describe_machine, write_results
-
     rows = result["rows"]
     lines = [f"# Training step memory: {result['experiment']} ({result['variant']})", "",
              f"XLA memory analysis of the compiled step (not executed), batch {result['shape'][0]} × "
              f"{result['shape'][1]} frames × {result['shape'][2]}×{result['shape'][3]}, "
              f"{result['compute']} compute, one device, backend {rows[0]['backend'] if rows else '?'}"
              f"{', XLA_FLAGS ' + repr(result['xla_flags']) if result['xla_flags'] else ''}.",
-             describe_machine(result["machine"]),
+             report.describe_machine(result["machine"]),
              *([f"Rewards: {'; '.join(result['rewards'])}."] if result.get("rewards") else []), "",
              "| U-Net remat | peak GiB | arguments GiB | temporaries GiB | trainable params | compile s |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['remat']} | {r['peak_gib']} | {r['argument_size_in_bytes'] / GiB:.2f} | "
                      f"{r['temp_size_in_bytes'] / GiB:.2f} | {r['trainable_params']:,} | {r['compile_s']} |")
-    write_results("train_memory", result, "\n".join(lines), out_dir)
+    report.write_results("train_memory", result, "\n".join(lines), out_dir)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.toy_world.classifier import ClassifierConfig
-from experiments.toy_world.dataset import WorldConfig
-from experiments.toy_world.reward import RewardTrainConfig
-from experiments.toy_world.teacher import TeacherTrainConfig
-from experiments.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
+from hummingbird_jax.toy_world.classifier import ClassifierConfig
+from hummingbird_jax.toy_world.dataset import WorldConfig
+from hummingbird_jax.toy_world.reward import RewardTrainConfig
+from hummingbird_jax.toy_world.teacher import TeacherTrainConfig
+from hummingbird_jax.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
 
 PRESETS = ("smoke", "default", "full")
 # Engine steps (batch 8; smoke: batch 2) of each distillation stage. Stage 1 has to rebuild what pruning

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.manifest import write_json
-from experiments.toy_world import artifacts
-from experiments.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
+from hummingbird_jax.curation.tables import write_json
 from hummingbird_jax.errors import WorkdirError
+from hummingbird_jax.toy_world import artifacts
+from hummingbird_jax.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
 from hummingbird_jax.training.checkpointing import settings_difference
 
 PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
@@ -32,14 +32,14 @@ def _curated(out: Path):
 
 
 def _shape_subset(videos, specs):
-    from experiments.toy_world.world import ClipSpec
+    from hummingbird_jax.toy_world.world import ClipSpec
 
     keep = [i for i, s in enumerate(specs) if s is not None]
     return videos[keep], [ClipSpec(*specs[i]) for i in keep]
 
 
 def phase_world(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.dataset import build_world
+    from hummingbird_jax.toy_world.dataset import build_world
 
     raw = build_world(out / "world", p.world, progress=progress)
     import pandas as pd
@@ -49,9 +49,9 @@ def phase_world(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_curation(out: Path, p: Preset, progress: bool) -> dict:
-    from data_pipeline import read_manifest
-    from experiments.toy_world.clips import manifest_clips
-    from experiments.toy_world.curate import curate
+    from hummingbird_jax.curation import read_manifest
+    from hummingbird_jax.toy_world.clips import manifest_clips
+    from hummingbird_jax.toy_world.curate import curate
 
     result = curate(out / "world" / "raw.csv", out / "curation", progress=progress)
     videos, captions, specs = manifest_clips(read_manifest(result["manifest"]), size=p.world.size,
@@ -64,7 +64,7 @@ def phase_curation(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_classifier(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.classifier import accuracy, train_classifier
+    from hummingbird_jax.toy_world.classifier import accuracy, train_classifier
 
     params, history = train_classifier(p.classifier, progress=progress)
     artifacts.save_params(out / "classifier" / "params.msgpack", params)
@@ -74,8 +74,8 @@ def phase_classifier(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.classifier import accuracy
-    from experiments.toy_world.vae import latents_of, reconstruct, train_vae
+    from hummingbird_jax.toy_world.classifier import accuracy
+    from hummingbird_jax.toy_world.vae import latents_of, reconstruct, train_vae
 
     videos, _, specs = _curated(out)
     params, history = train_vae(videos.reshape(-1, *videos.shape[2:]), p.vae, progress=progress)
@@ -93,9 +93,9 @@ def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_text(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
-                                                    init_text_encoder)
-    from experiments.toy_world.world import all_specs
+    from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
+                                                        init_text_encoder)
+    from hummingbird_jax.toy_world.world import all_specs
 
     params = init_text_encoder(p.text_seed)
     artifacts.save_params(out / "text" / "params.msgpack", params)
@@ -111,9 +111,9 @@ def phase_text(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.clips import rendered_clips
-    from experiments.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
-    from experiments.toy_world.world import all_specs
+    from hummingbird_jax.toy_world.clips import rendered_clips
+    from hummingbird_jax.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
+    from hummingbird_jax.toy_world.world import all_specs
 
     videos, captions, _ = _curated(out)
     reward = ToyVideoTextReward(frames=p.world.frames, size=p.world.size)
@@ -128,9 +128,9 @@ def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
 
 def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
     from hummingbird_jax.model_dir import save_component
-    from experiments.toy_world.teacher import toy_teacher_config, train_teacher
-    from experiments.toy_world.text_encoder import toy_text_config
-    from experiments.toy_world.vae import toy_vae_config
+    from hummingbird_jax.toy_world.teacher import toy_teacher_config, train_teacher
+    from hummingbird_jax.toy_world.text_encoder import toy_text_config
+    from hummingbird_jax.toy_world.vae import toy_vae_config
 
     folder = out / "teacher"
     latents = np.load(out / "vae" / "latents.npy")
@@ -162,7 +162,7 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def _engine_run(out: Path, p: Preset, name: str, overrides: tuple[str, ...] = ()) -> dict:
-    """Runs ``experiments/toy_world/<name>.py`` (variant = preset) with the training engine, with the
+    """Runs ``hummingbird_jax/toy_world/<name>.py`` (variant = preset) with the training engine, with the
     same ``--set key=value`` overrides ``hummingbird train`` takes."""
     import json
 
@@ -195,14 +195,14 @@ def phase_stage2(out: Path, p: Preset, progress: bool) -> dict:
 
 def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     from hummingbird_jax.convert.prune import prune_teacher_to_student
+    from hummingbird_jax.toy_world.evaluate import STAGE2_STEPS, compile_samplers, evaluate_model, gif_grid, report_json
+    from hummingbird_jax.toy_world.report import write_report
+    from hummingbird_jax.toy_world.sampling import SamplerSpec
+    from hummingbird_jax.toy_world.teacher import toy_teacher_config
+    from hummingbird_jax.toy_world.text_encoder import encode_captions
+    from hummingbird_jax.toy_world.vae import toy_vae_config
+    from hummingbird_jax.toy_world.world import all_specs
     from hummingbird_jax.training.export import student_from_checkpoint
-    from experiments.toy_world.evaluate import STAGE2_STEPS, compile_samplers, evaluate_model, gif_grid, report_json
-    from experiments.toy_world.report import write_report
-    from experiments.toy_world.sampling import SamplerSpec
-    from experiments.toy_world.teacher import toy_teacher_config
-    from experiments.toy_world.text_encoder import encode_captions
-    from experiments.toy_world.vae import toy_vae_config
-    from experiments.toy_world.world import all_specs
 
     everything = all_specs()
     pick = np.linspace(0, len(everything) - 1, min(p.eval_prompts, len(everything))).round().astype(int)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.toy_world.world import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ClipSpec, render
+from hummingbird_jax.toy_world.world import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ClipSpec, render
 
 # Classes of each label, in the index order the classifier heads use.
 LABEL_CLASSES = {"shape": SHAPES, "colour": tuple(COLOURS), "motion": MOTIONS, "background": tuple(BACKGROUNDS)}

@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import report
+from hummingbird_jax.benchmarking import report
 from hummingbird_jax.convert.unet import unet_to_torch
 from hummingbird_jax.models.attention import IMPLEMENTATIONS, backend_kind
 from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes

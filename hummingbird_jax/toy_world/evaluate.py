@@ -12,11 +12,11 @@ import textwrap
 
 import numpy as np
 
-from experiments.toy_world.classifier import accuracy
-from experiments.toy_world.clips import to_uint8
-from experiments.toy_world.sampling import SamplerSpec, compile_sampler, cost, generate, temporal_consistency
-from experiments.toy_world.world import captioned_displacement
 from hummingbird_jax.evaluation.temporal_flickering import temporal_flickering
+from hummingbird_jax.toy_world.classifier import accuracy
+from hummingbird_jax.toy_world.clips import to_uint8
+from hummingbird_jax.toy_world.sampling import SamplerSpec, compile_sampler, cost, generate, temporal_consistency
+from hummingbird_jax.toy_world.world import captioned_displacement
 
 STAGE2_STEPS = (1, 2, 4, 8)
 METRIC_KEYS = ("steps", "semantic_accuracy", "motion", "temporal_consistency", "temporal_flickering", "latency_s",

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.toy_world.fitting import fit
 from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, encode_video_latents, init_vae_params
+from hummingbird_jax.toy_world.fitting import fit
 from hummingbird_jax.training.models import vae_config
 
 

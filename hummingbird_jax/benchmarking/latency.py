@@ -13,7 +13,7 @@ FLOPs come from XLA's cost analysis: the U-Net forward with
 :func:`hummingbird_jax.models.unet_stats.forward_flops`, the VAE decode of one frame (times the frames).
 Peak device memory is ``device.memory_stats()['peak_bytes_in_use']`` where the backend reports it
 (GPUs, TPUs), and the process's peak resident memory is always recorded. ``--torch-reference DIR``
-times the same U-Net forward in the official PyTorch code through ``benchmarks/unet_forward.py``
+times the same U-Net forward in the official PyTorch code through ``hummingbird_jax/benchmarking/unet_forward.py``
 and reports the JAX/PyTorch step-time ratio::
 
     hummingbird bench latency --model hb-0.7b --random-init                        # 16x320x512, 4 steps
@@ -32,7 +32,7 @@ import resource
 import statistics
 import time
 
-from benchmarks import report
+from hummingbird_jax.benchmarking import report
 
 MODELS = ("hb-0.7b", "hb-0.9b", "vc2", "tiny")
 DEFAULT_PROMPT = "a corgi running on the beach at sunset"
@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cache.add_argument("--no-compilation-cache", action="store_true", help="compile from scratch")
     p.add_argument("--torch-reference", metavar="DIR",
                    help="checkout of the official AMD-Hummingbird-T2V code: also time its U-Net forward "
-                   "(needs PyTorch; see benchmarks/unet_forward.py)")
+                   "(needs PyTorch; see hummingbird_jax/benchmarking/unet_forward.py)")
     p.add_argument("--notes", help="free text recorded with the results (e.g. what else ran on the machine)")
     p.add_argument("--out", default=report.RESULTS_DIR, help="folder for the JSON and Markdown results")
     p.add_argument("--name", help="file stem (default latency_<model>_<t>x<h>x<w>_<steps>steps_<dtype>_<backend>)")
@@ -95,7 +95,7 @@ def check_arguments(args) -> None:
     if bad:
         raise BenchmarkError(f"{', '.join(bad)}: height and width must be positive multiples of 64")
     if args.torch_reference is not None:
-        from benchmarks import unet_forward
+        from hummingbird_jax.benchmarking import unet_forward
 
         try:
             unet_forward.official_root(args.torch_reference)
@@ -208,11 +208,11 @@ def one_generation(bundle, prompts, *, steps, frames, height, width, fps, guidan
 
 
 def torch_reference(args, bundle, batch: int, steps_median_s: float) -> dict:
-    """The official U-Net forward at the same size (``benchmarks/unet_forward.py``)."""
+    """The official U-Net forward at the same size (``hummingbird_jax/benchmarking/unet_forward.py``)."""
     import jax
     import numpy as np
 
-    from benchmarks import unet_forward
+    from hummingbird_jax.benchmarking import unet_forward
 
     cfg = bundle.unet_config.replace(dtype="float32", param_dtype="float32")
     params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), bundle.params["unet"])
