@@ -1,6 +1,6 @@
 """Camera-motion classifier: per-class accuracy on synthetic clips and cost per clip on this machine.
 
-Renders every class of :data:`data_pipeline.synthetic.MOTION_CLASSES` at several frame sizes,
+Renders every class of :data:`hummingbird_jax.curation.motion_clips.MOTION_CLASSES` at several frame sizes,
 speeds and seeds, writes each as an H.264 MP4 (so decoding is part of the cost), classifies it with
 the motion stage's defaults and writes ``benchmarks/results/curation_motion.{json,md}``.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks import report
-from data_pipeline.motion import classify, clip_scores
-from data_pipeline.synthetic import MOTION_CLASSES, render_clip, write_video
+from hummingbird_jax.benchmarking import report
+from hummingbird_jax.curation.motion import classify, clip_scores
+from hummingbird_jax.curation.motion_clips import MOTION_CLASSES, render_clip, write_video
 
 
 

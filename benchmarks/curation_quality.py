@@ -20,8 +20,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from benchmarks import report
-from data_pipeline.quality import MODEL_ARGS
+from hummingbird_jax.benchmarking import report
+from hummingbird_jax.curation.quality import MODEL_ARGS
 from hummingbird_jax.data.dover_views import DEFAULT_SAMPLE_TYPES, count_frames, frame_indices, read_frames
 from hummingbird_jax.dover import DOVERConfig, dover_scores, init_dover_params, network_views, sample_dover_views
 from hummingbird_jax.video_io import write_mp4

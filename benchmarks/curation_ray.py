@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import report
-from data_pipeline import MotionStage, Stage, ingest, read_manifest, run_pipeline, run_stage
-from data_pipeline.ray_engine import RayOptions
-from data_pipeline.synthetic import MOTION_CLASSES, render_clip, write_video
+from hummingbird_jax.benchmarking import report
+from hummingbird_jax.curation import MotionStage, Stage, ingest, read_manifest, run_curation, run_stage
+from hummingbird_jax.curation.motion_clips import MOTION_CLASSES, render_clip, write_video
+from hummingbird_jax.curation.ray_engine import RayOptions
 
 
 class NoopStage(Stage):
@@ -89,7 +89,7 @@ def bench_engines(work: Path, clips: Path, rows: int) -> dict:
         out["motion"][label] = {"seconds": round(seconds, 2), "clips": summary.processed,
                                 "clips_per_s": round(summary.processed / seconds, 2)}
         folder = work / f"run-{tag}"
-        _, seconds = timed(lambda: run_pipeline(clips, folder, split=True, recaption=False, progress=False,
+        _, seconds = timed(lambda: run_curation(clips, folder, split=True, recaption=False, progress=False,
                                                 log=lambda *_: None, **kwargs))
         out["data_run"][label] = {"seconds": round(seconds, 2), "clips": rows,
                                   "clips_per_s": round(rows / seconds, 2)}
@@ -134,8 +134,8 @@ def bench_two_nodes(work: Path, probed: Path, port: int = 6391) -> dict:
             "import json, sys, time\n"
             "import ray\n"
             "from benchmarks.curation_ray import NodeMotionStage\n"
-            "from data_pipeline import read_manifest, run_stage\n"
-            "from data_pipeline.ray_engine import RayOptions, connect\n"
+            "from hummingbird_jax.curation import read_manifest, run_stage\n"
+            "from hummingbird_jax.curation.ray_engine import RayOptions, connect\n"
             f"ray_mod = connect('127.0.0.1:{port}')\n"
             "nodes = [n['NodeID'][:8] for n in ray.nodes() if n['Alive']]\n"
             "start = time.perf_counter()\n"

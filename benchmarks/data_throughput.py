@@ -25,7 +25,7 @@ import time
 import ml_dtypes
 import numpy as np
 
-from benchmarks import report
+from hummingbird_jax.benchmarking import report
 from hummingbird_jax.data.clips import ClipConfig, clip_loader
 from hummingbird_jax.data.latents import LatentSpec, build_dataset, latent_loader, write_chunk
 from hummingbird_jax.data.synthetic import write_video

@@ -20,7 +20,7 @@ import time
 import jax
 import numpy as np
 
-from benchmarks import report
+from hummingbird_jax.benchmarking import report
 from hummingbird_jax.evaluation import DIMENSIONS
 from hummingbird_jax.evaluation.aesthetic_quality import AestheticModel
 from hummingbird_jax.evaluation.backbones import ImageTower

@@ -19,7 +19,7 @@ import json
 import jax
 import jax.numpy as jnp
 
-from benchmarks import report
+from hummingbird_jax.benchmarking import report
 from hummingbird_jax.models.clip import CLIPConfig
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, vae_param_shapes
 from hummingbird_jax.rewards.hps import HPSv2Reward

@@ -20,7 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from benchmarks import report
+from hummingbird_jax.benchmarking import report
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, init_vae_params, vae_param_shapes
 
 

@@ -7,7 +7,7 @@
 * :func:`score_video`: all of it for one file.
 
 Model: :mod:`hummingbird_jax.models.dover`; conversion: :mod:`hummingbird_jax.convert.dover`; views:
-:mod:`hummingbird_jax.data.dover_views`; the curation stage: ``data_pipeline/quality.py``.
+:mod:`hummingbird_jax.data.dover_views`; the curation stage: ``hummingbird_jax/curation/quality.py``.
 """
 
 from __future__ import annotations

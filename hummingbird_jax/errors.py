@@ -23,6 +23,11 @@ class ConfigError(UserError, ValueError):
     """A config file or setting that cannot be used (unparsable YAML, wrong types, a mesh too big)."""
 
 
+class ManifestError(UserError, ValueError):
+    """A manifest (CSV/Parquet table of videos) that is missing, unreadable or lacks required columns:
+    the training manifests of :mod:`hummingbird_jax.data` and the curation tables alike."""
+
+
 class WorkdirError(UserError, ValueError):
     """A workdir made by another experiment or other settings, or a path that cannot be a workdir."""
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from benchmarks import unet_forward
+from hummingbird_jax.benchmarking import unet_forward
 
 TINY = ["--model-channels", "32", "--head-channels", "16", "--context-dim", "32",
         "--frames", "2", "--height", "16", "--width", "16", "--warmup", "1", "--repeats", "2"]

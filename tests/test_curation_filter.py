@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from data_pipeline import FilterConfigError, read_manifest, run_filter
 from hummingbird_jax.cli import main
+from hummingbird_jax.curation import FilterConfigError, read_manifest, run_filter
 
 CONFIG = """
 drop_errors: true

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_pipeline import SceneSplitStage, ingest, read_manifest, run_stage
-from data_pipeline.synthetic import render_clip, write_video
 from hummingbird_jax.cli import main
+from hummingbird_jax.curation import SceneSplitStage, ingest, read_manifest, run_stage
+from hummingbird_jax.curation.motion_clips import render_clip, write_video
 
 
 @pytest.fixture(scope="module")

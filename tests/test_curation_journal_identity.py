@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 
-from data_pipeline import ingest, read_manifest
 from hummingbird_jax import video_io
+from hummingbird_jax.curation import ingest, read_manifest
 
 
 def test_a_replaced_video_is_probed_again(tmp_path):

@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pytest
 
-from data_pipeline import read_manifest
-from data_pipeline.recaption import SYSTEM_PROMPT
-from data_pipeline.synthetic import render_clip, write_video
-from data_pipeline.tiny_lm import build_tiny_chat_model
 from hummingbird_jax.cli import main
+from hummingbird_jax.curation import read_manifest
+from hummingbird_jax.curation.motion_clips import render_clip, write_video
+from hummingbird_jax.curation.recaption import SYSTEM_PROMPT
+from hummingbird_jax.curation.tiny_lm import build_tiny_chat_model
 
 
 @pytest.fixture(scope="module")

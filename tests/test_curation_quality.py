@@ -17,10 +17,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from data_pipeline.filter import run_filter
-from data_pipeline.manifest import read_manifest
-from data_pipeline.quality import QUALITY_COLUMNS, QualityStage
-from data_pipeline.stage import journal_path, run_stage
+from hummingbird_jax.curation.filter import run_filter
+from hummingbird_jax.curation.quality import QUALITY_COLUMNS, QualityStage
+from hummingbird_jax.curation.stage import journal_path, run_stage
+from hummingbird_jax.curation.tables import read_manifest
 from hummingbird_jax.video_io import write_mp4
 from test_dover_parity import FIXTURES, small_config
 from test_dover_views import SMALL_TYPES
@@ -136,14 +136,14 @@ def test_cli_rejects_missing_or_mismatched_weights_in_one_line(corpus, tmp_path)
 
 
 def test_data_run_includes_quality_stage_when_given(corpus, tmp_path):
-    from data_pipeline.pipeline import run_pipeline
+    from hummingbird_jax.curation.run import run_curation
 
     folder, manifest, weights = corpus
     videos = tmp_path / "videos"
     videos.mkdir()
     for i in range(2):
         write_mp4(videos / f"clip{i}.mp4", _video("smooth", seed=i + 5), fps=12)
-    summaries = run_pipeline(videos, tmp_path / "run", recaption=False, quality=_stage(weights), progress=False,
+    summaries = run_curation(videos, tmp_path / "run", recaption=False, quality=_stage(weights), progress=False,
                              log=lambda *_: None)
     assert summaries["quality"]["processed"] == 2
     assert (tmp_path / "run" / "02b_quality.csv").is_file()

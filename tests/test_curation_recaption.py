@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data_pipeline import RecaptionStage, build_messages, check_caption, clean_output, read_manifest, run_stage
-from data_pipeline.recaption import SYSTEM_PROMPT
-from data_pipeline.stage import journal_path
-from data_pipeline.tiny_lm import build_tiny_chat_model
+from hummingbird_jax.curation import (RecaptionStage, build_messages, check_caption, clean_output, read_manifest,
+                                      run_stage)
+from hummingbird_jax.curation.recaption import SYSTEM_PROMPT
+from hummingbird_jax.curation.stage import journal_path
+from hummingbird_jax.curation.tiny_lm import build_tiny_chat_model
 
 REPO = Path(__file__).resolve().parents[1]
 DOG = ("A golden retriever puppy runs across a green lawn as the camera pans to follow it, "

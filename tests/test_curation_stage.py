@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from data_pipeline import ManifestError, Stage, read_manifest, run_stage, write_manifest
-from data_pipeline.stage import journal_path, row_keys
+from hummingbird_jax.curation import ManifestError, Stage, read_manifest, run_stage, write_manifest
+from hummingbird_jax.curation.stage import journal_path, row_keys
 
 
 class WordCount(Stage):

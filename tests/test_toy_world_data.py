@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.toy_world.curate import curate
-from experiments.toy_world.dataset import WorldConfig, build_world
-from experiments.toy_world.world import BACKGROUNDS, ClipSpec, all_specs, render
+from hummingbird_jax.toy_world.curate import curate
+from hummingbird_jax.toy_world.dataset import WorldConfig, build_world
+from hummingbird_jax.toy_world.world import BACKGROUNDS, ClipSpec, all_specs, render
 
 
 def _centroid(frame, background):

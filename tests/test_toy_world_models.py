@@ -5,14 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.toy_world.classifier import ClassifierConfig, accuracy, chance_scores, label_scores, train_classifier
-from experiments.toy_world.clips import rendered_clips
-from experiments.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, retrieval_accuracy, train_reward
-from experiments.toy_world.text_encoder import caption_energy, context_separation, encode_captions, init_text_encoder
-from experiments.toy_world.vae import normalise_latent_scale, toy_vae_config
-from experiments.toy_world.world import ClipSpec, all_specs
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import AutoencoderKL, init_vae_params
+from hummingbird_jax.toy_world.classifier import (ClassifierConfig, accuracy, chance_scores, label_scores,
+                                                  train_classifier)
+from hummingbird_jax.toy_world.clips import rendered_clips
+from hummingbird_jax.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, retrieval_accuracy, train_reward
+from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
+                                                    init_text_encoder)
+from hummingbird_jax.toy_world.vae import normalise_latent_scale, toy_vae_config
+from hummingbird_jax.toy_world.world import ClipSpec, all_specs
 from hummingbird_jax.training.models import unet_config
 
 
@@ -88,7 +90,7 @@ def test_video_text_reward_prefers_the_true_caption_and_passes_gradients_to_fram
 def test_fit_minimises_a_loss_keeps_an_ema_and_reports_chunks():
     import optax
 
-    from experiments.toy_world.fitting import fit
+    from hummingbird_jax.toy_world.fitting import fit
 
     target = jnp.arange(4.0)
     chunks = []
@@ -107,7 +109,7 @@ def test_fit_minimises_a_loss_keeps_an_ema_and_reports_chunks():
 
 
 def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_timesteps():
-    from experiments.toy_world.teacher import diffusion_loss
+    from hummingbird_jax.toy_world.teacher import diffusion_loss
 
     cfg = unet_config("tiny-teacher")
     params = init_unet(cfg, jax.random.key(0), frames=2, height=8, width=8)

@@ -2,8 +2,8 @@
 
 import json
 
-from experiments.toy_world.phases import run_phases
-from experiments.toy_world.presets import get_preset
+from hummingbird_jax.toy_world.phases import run_phases
+from hummingbird_jax.toy_world.presets import get_preset
 
 FAST = ("world", "curation", "classifier", "text", "reward")
 
@@ -31,23 +31,23 @@ def test_stage_configs_are_valid_engine_experiments(tmp_path):
     from hummingbird_jax.training.trainer import validate
 
     for name, stage in (("stage1", "stage1"), ("stage2", "stage2")):
-        config = load_experiment(f"experiments/toy_world/{name}.py", "smoke")
+        config = load_experiment(f"hummingbird_jax/toy_world/{name}.py", "smoke")
         assert config.stage == stage and config.models.teacher == "tiny-teacher"
         config.models.weights, config.data.path = str(tmp_path), str(tmp_path / "manifest.csv")
         config.models.student_init = config.models.student_init or str(tmp_path)
         validate(config)
         with pytest.raises(ValueError, match="unknown variant 'tiny'"):
-            load_experiment(f"experiments/toy_world/{name}.py", "tiny")
+            load_experiment(f"hummingbird_jax/toy_world/{name}.py", "tiny")
 
 
 def test_stage_configs_follow_the_presets_world_and_step_counts():
+    from hummingbird_jax.toy_world.presets import PRESETS, STAGE1_STEPS, STAGE2_STEPS, latent_size
     from hummingbird_jax.training.config import load_experiment
-    from experiments.toy_world.presets import PRESETS, STAGE1_STEPS, STAGE2_STEPS, latent_size
 
     for variant in PRESETS:
         world = get_preset(variant).world
         for name, steps in (("stage1", STAGE1_STEPS), ("stage2", STAGE2_STEPS)):
-            config = load_experiment(f"experiments/toy_world/{name}.py", variant)
+            config = load_experiment(f"hummingbird_jax/toy_world/{name}.py", variant)
             assert config.total_steps == steps[variant]
             assert tuple(config.data.size) == world.size and config.data.frames == world.frames
             assert tuple(config.data.latent_size) == latent_size(world.size)

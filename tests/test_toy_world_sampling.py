@@ -4,12 +4,12 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.toy_world.clips import rendered_clips
-from experiments.toy_world.sampling import SamplerSpec, cost, generate, temporal_consistency
-from experiments.toy_world.vae import toy_vae_config
-from experiments.toy_world.world import ClipSpec
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import init_vae_params
+from hummingbird_jax.toy_world.clips import rendered_clips
+from hummingbird_jax.toy_world.sampling import SamplerSpec, cost, generate, temporal_consistency
+from hummingbird_jax.toy_world.vae import toy_vae_config
+from hummingbird_jax.toy_world.world import ClipSpec
 from hummingbird_jax.training.models import unet_config
 
 
@@ -45,7 +45,7 @@ def test_lcm_sampling_of_a_student_gives_decoded_videos():
 def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_frame(tmp_path):
     from PIL import Image
 
-    from experiments.toy_world.evaluate import STAGE2_STEPS, gif_grid, report_json, table_markdown
+    from hummingbird_jax.toy_world.evaluate import STUDENT_SAMPLING_STEPS, gif_grid, report_json, table_markdown
 
     def result(name, steps, acc):
         return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9, "temporal_flickering": 0.97,
@@ -55,7 +55,7 @@ def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_f
 
     results = {"teacher": result("teacher", 50, 1.0), "student_pruned": result("student_pruned", 4, 0.2),
                "student_stage1": result("student_stage1", 4, 0.5)}
-    results.update({f"student_stage2_{s}": result(f"student_stage2_{s}", s, s / 10) for s in STAGE2_STEPS})
+    results.update({f"student_stage2_{s}": result(f"student_stage2_{s}", s, s / 10) for s in STUDENT_SAMPLING_STEPS})
     summary = report_json(results)
     assert set(summary) == {"teacher", "student_pruned", "student_stage1", "student_stage2", "student_stage2_by_steps"}
     assert set(summary["student_stage2_by_steps"]) == {"1", "2", "4", "8"}

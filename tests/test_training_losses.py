@@ -97,15 +97,15 @@ def test_unknown_override_is_rejected_with_the_known_keys():
 
 
 def test_reward_models_are_named_by_kind_or_import_path():
-    from experiments.toy_world.reward import ToyVideoTextReward
     from hummingbird_jax.rewards import HPSv2Reward
+    from hummingbird_jax.toy_world.reward import ToyVideoTextReward
     from hummingbird_jax.training.models import reward_model
 
     assert isinstance(reward_model("hpsv2", "tiny", "float32", False), HPSv2Reward)
-    assert isinstance(reward_model("experiments.toy_world.reward:ToyVideoTextReward", "", "float32", False),
+    assert isinstance(reward_model("hummingbird_jax.toy_world.reward:ToyVideoTextReward", "", "float32", False),
                       ToyVideoTextReward)
     with pytest.raises(ValueError, match="cannot import NoSuchReward"):
-        reward_model("experiments.toy_world.reward:NoSuchReward", "", "float32", False)
+        reward_model("hummingbird_jax.toy_world.reward:NoSuchReward", "", "float32", False)
     with pytest.raises(ValueError, match="is not a hummingbird_jax.rewards.RewardModel"):
         reward_model("collections:OrderedDict", "", "float32", False)
     with pytest.raises(ValueError, match="expected hpsv2"):

@@ -1,55 +1,29 @@
-"""``hummingbird bench``: the benchmark suites of ``benchmarks/`` (results as JSON + Markdown).
+"""``hummingbird bench``: the benchmark suites of :mod:`hummingbird_jax.benchmarking` (results as JSON +
+Markdown, by default in ``benchmarks/results/`` under the current directory).
 
-Each suite is a sub-subcommand; the measuring code lives in the repository's ``benchmarks/`` folder
-(next to its results), which is importable from a source checkout.
+Each suite is a sub-subcommand; its options and measuring code live in the suite's module, whose
+top level imports no heavy libraries, so registering the parsers keeps ``hummingbird --help`` fast.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-
+from hummingbird_jax.benchmarking import latency as latency_suite
+from hummingbird_jax.benchmarking import train_memory as memory_suite
 from hummingbird_jax.cli import CommandError
 
 
-def _benchmark_module(name: str):
-    """``benchmarks.<name>``, from the checkout this package was installed from when not on the path."""
-    try:
-        return importlib.import_module(f"benchmarks.{name}")
-    except ModuleNotFoundError as err:
-        if err.name not in ("benchmarks", f"benchmarks.{name}"):
-            raise
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if not os.path.isfile(os.path.join(root, "benchmarks", f"{name}.py")):
-        raise CommandError(f"benchmarks/{name}.py not found: the benchmark suites run from a source checkout")
-    sys.path.insert(0, root)
-    return importlib.import_module(f"benchmarks.{name}")
-
-
-def _add_latency_arguments(parser) -> None:
-    """The latency suite's options, defined in ``benchmarks/latency.py`` (imports no heavy libraries).
-    Without a checkout the suite is listed but says where it lives when run."""
-    try:
-        _benchmark_module("latency").add_arguments(parser)
-    except CommandError:
-        pass
-
-
 def memory(args) -> int:
-    module = _benchmark_module("train_memory")
     try:
-        module.run(args)
+        memory_suite.run(args)
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise CommandError(str(err).strip("'\"")) from None
     return 0
 
 
 def latency(args) -> int:
-    module = _benchmark_module("latency")
     try:
-        module.run(args)
-    except module.BenchmarkError as err:
+        latency_suite.run(args)
+    except latency_suite.BenchmarkError as err:
         raise CommandError(str(err)) from None
     return 0
 
@@ -61,15 +35,13 @@ def register(subparsers) -> None:
 
     lat = suites.add_parser(
         "latency", help="load/compile/text/U-Net step/VAE/end-to-end latency, FLOPs and memory of generation",
-        description="Latency of text-to-video generation stage by stage (benchmarks/latency.py).")
-    _add_latency_arguments(lat)
+        description="Latency of text-to-video generation stage by stage (hummingbird_jax/benchmarking/latency.py).")
+    latency_suite.add_arguments(lat)
     lat.set_defaults(func=latency)
 
     mem = suites.add_parser(
         "memory", help="per-device memory of a training step (XLA memory analysis, compile only)",
-        description="AOT-compiles an experiment's training step on abstract inputs (benchmarks/train_memory.py).")
-    try:
-        _benchmark_module("train_memory").add_arguments(mem)
-    except CommandError:
-        pass
+        description="AOT-compiles an experiment's training step on abstract inputs "
+                    "(hummingbird_jax/benchmarking/train_memory.py).")
+    memory_suite.add_arguments(mem)
     mem.set_defaults(func=memory)

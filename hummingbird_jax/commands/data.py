@@ -21,8 +21,8 @@ def _user_errors(handler):
 
     @functools.wraps(handler)
     def wrapped(args):
-        from data_pipeline import FilterConfigError, ManifestError
-        from data_pipeline.ray_engine import RayUnavailable
+        from hummingbird_jax.curation import FilterConfigError, ManifestError
+        from hummingbird_jax.curation.ray_engine import RayUnavailable
 
         try:
             return handler(args)
@@ -46,7 +46,7 @@ def _common(parser: argparse.ArgumentParser, workers: bool = True) -> None:
 
 
 def _engine_options(parser):
-    group = parser.add_argument_group("engine", "where rows are computed: data_pipeline/ray_engine.py")
+    group = parser.add_argument_group("engine", "where rows are computed: hummingbird_jax/curation/ray_engine.py")
     group.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="local: this machine's process pool (default); ray: Ray Data on a local or existing cluster")
     group.add_argument("--ray-address", default=None,
@@ -65,10 +65,10 @@ def _engine_options(parser):
 
 
 def _engine_kwargs(args):
-    """``engine=`` and ``ray=`` for ``run_stage``/``run_pipeline`` from the engine flags."""
+    """``engine=`` and ``ray=`` for ``run_stage``/``run_curation`` from the engine flags."""
     if args.engine != "ray":
         return dict(engine="local")
-    from data_pipeline.ray_engine import RayOptions, parse_stage_resources
+    from hummingbird_jax.curation.ray_engine import RayOptions, parse_stage_resources
 
     try:
         stages = parse_stage_resources(args.stage_resources)
@@ -83,7 +83,7 @@ def _engine_kwargs(args):
 
 
 def _motion_options(parser):
-    group = parser.add_argument_group("motion", "method and thresholds: data_pipeline/motion.py")
+    group = parser.add_argument_group("motion", "method and thresholds: hummingbird_jax/curation/motion.py")
     group.add_argument("--pairs", type=int, default=6, help="frame pairs per clip (default 6)")
     group.add_argument("--gap", type=int, default=2, help="frames between the two frames of a pair (default 2)")
     group.add_argument("--flow-width", type=int, default=160, help="analysis width in pixels (default 160)")
@@ -96,7 +96,7 @@ def _motion_options(parser):
 
 
 def _recaption_options(parser, required_model: bool = False):
-    from data_pipeline.recaption import DEFAULT_MODEL
+    from hummingbird_jax.curation.recaption import DEFAULT_MODEL
 
     group = parser.add_argument_group("recaption")
     group.add_argument("--model", default=DEFAULT_MODEL,
@@ -126,7 +126,7 @@ def _extensions(text):
 
 
 def _run(args, stage):
-    from data_pipeline import run_stage
+    from hummingbird_jax.curation import run_stage
 
     workers = getattr(args, "workers", 1)
     summary = run_stage(stage, args.input, args.out, workers=workers, restart=args.restart,
@@ -136,7 +136,7 @@ def _run(args, stage):
 
 @_user_errors
 def _ingest(args):
-    from data_pipeline import ingest
+    from hummingbird_jax.curation import ingest
 
     summary = ingest(args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext),
                      workers=args.workers, restart=args.restart, progress=not args.no_progress,
@@ -146,14 +146,14 @@ def _ingest(args):
 
 @_user_errors
 def _split(args):
-    from data_pipeline import SceneSplitStage
+    from hummingbird_jax.curation import SceneSplitStage
 
     _run(args, SceneSplitStage(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames))
 
 
 @_user_errors
 def _motion(args):
-    from data_pipeline import MotionStage
+    from hummingbird_jax.curation import MotionStage
 
     _run(args, MotionStage(**_motion_kwargs(args)))
 
@@ -161,7 +161,7 @@ def _motion(args):
 def _recaptioner(args, load: bool = True, hint: str = ""):
     """The recaption stage, its model checked (and loaded when ``load``) now, so a missing or incomplete
     model is one line naming ``--model`` (before any other work) instead of a library's traceback."""
-    from data_pipeline import RecaptionStage
+    from hummingbird_jax.curation import RecaptionStage
 
     stage = RecaptionStage(**_recaption_kwargs(args))
     try:
@@ -182,7 +182,7 @@ def _recaption(args):
 
 def _quality_stage(weights, config, batch_size, seed=0):
     """The DOVER stage with its weights loaded now: a missing or mismatched file is one line naming it."""
-    from data_pipeline.quality import QualityError, QualityStage
+    from hummingbird_jax.curation.quality import QualityError, QualityStage
 
     if batch_size < 1:
         raise CommandError(f"--batch-size must be at least 1, got {batch_size}")
@@ -201,18 +201,18 @@ def _quality(args):
 
 @_user_errors
 def _filter(args):
-    from data_pipeline.filter import format_summary, run_filter
+    from hummingbird_jax.curation.filter import format_summary, run_filter
 
     print(format_summary(run_filter(args.input, args.out, args.config, args.report)))
 
 
 @_user_errors
 def _pipeline(args):
-    from data_pipeline import run_pipeline
+    from hummingbird_jax.curation import run_curation
 
     if not args.skip_recaption:
         _recaptioner(args, load=False, hint="; or add --skip-recaption to keep the original captions")
-    run_pipeline(
+    run_curation(
         args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext), split=args.split,
         split_options=dict(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames),
         motion_options=_motion_kwargs(args), recaption=not args.skip_recaption,

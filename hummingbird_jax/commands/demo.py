@@ -31,8 +31,8 @@ def run(args) -> int:
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CommandError(f"--out {args.out!r} exists and is not a folder")
-    from experiments.toy_world.phases import run_phases
-    from experiments.toy_world.presets import get_preset
+    from hummingbird_jax.toy_world.phases import run_phases
+    from hummingbird_jax.toy_world.presets import get_preset
 
     try:
         results = run_phases(args.out, get_preset(args.preset), progress=True,

@@ -1,6 +1,7 @@
 """``hummingbird train EXPERIMENT --workdir DIR [--variant tiny] [--set key=value ...]``.
 
-Runs (or resumes: re-run the same command) an experiment config from ``experiments/``.
+Runs (or resumes: re-run the same command) an experiment config, a Python file such as
+``experiments/stage2_turbo.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import os
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a stage-1 or stage-2 experiment (resumes from WORKDIR)")
-    p.add_argument("experiment", help="experiment file (experiments/stage2_turbo.py) or module name (stage2_turbo)")
+    p.add_argument("experiment", help="experiment file (experiments/stage2_turbo.py) or bare name "
+                   "(stage2_turbo: experiments/stage2_turbo.py under the current directory)")
     p.add_argument("--workdir", required=True, help="run directory: checkpoints/, metrics.jsonl, tensorboard/")
     p.add_argument("--variant", default="full", help="config variant: full (default) or tiny (2-core CPU smoke run)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -69,16 +69,16 @@ def _engine_kwargs(args: argparse.Namespace, load) -> dict:
     """``engine``, ``encoder_factory`` (the same loader, run inside each actor) and ``ray``."""
     if args.engine != "ray":
         return {}
-    from data_pipeline.ray_engine import RayOptions
+    from hummingbird_jax.curation.ray_engine import RayOptions
 
     options = RayOptions(address=args.ray_address, num_cpus=args.num_cpus, num_gpus=args.num_gpus, actors=args.actors)
     return dict(engine="ray", encoder_factory=load, ray=options)
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from data_pipeline.ray_engine import RayUnavailable
     from hummingbird_jax.cli import CommandError
     from hummingbird_jax.convert.rules import ConversionError
+    from hummingbird_jax.curation.ray_engine import RayUnavailable
     from hummingbird_jax.data.encode import EncodeError, encode_manifest, encode_summary_line, load_frozen_encoders
     from hummingbird_jax.data.manifest import Manifest, ManifestError
 

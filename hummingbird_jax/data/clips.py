@@ -15,8 +15,8 @@ import grain
 import numpy as np
 
 from hummingbird_jax.data.decode import ClipError, read_clip
+from hummingbird_jax.data.input_pipeline import Loader, Skipped, make_loader, shard_bounds, shard_shuffle_repeat
 from hummingbird_jax.data.manifest import Manifest
-from hummingbird_jax.data.pipeline import Loader, Skipped, make_loader, shard_bounds, shard_shuffle_repeat
 
 Tokenizer = Callable[[Sequence[str]], np.ndarray]
 

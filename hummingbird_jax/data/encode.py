@@ -30,6 +30,7 @@ import numpy as np
 
 from hummingbird_jax.data.clips import ClipConfig, ClipTransform, Tokenizer, default_tokenize
 from hummingbird_jax.data.decode import SKIP_REASONS
+from hummingbird_jax.data.input_pipeline import Skipped, ensure_absl_flags_parsed
 from hummingbird_jax.data.latents import (
     FORMAT_VERSION,
     LatentSpec,
@@ -39,7 +40,6 @@ from hummingbird_jax.data.latents import (
     write_chunk,
 )
 from hummingbird_jax.data.manifest import Manifest, file_digest
-from hummingbird_jax.data.pipeline import Skipped, ensure_absl_flags_parsed
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def encode_manifest(
     Rows that give no clip are skipped and counted. ``on_chunk(k)`` is called after chunk ``k`` is
     written (progress hooks; tests use it to stop a job part-way). ``engine="ray"`` needs
     ``encoder_factory`` (builds the same encoder inside each actor) and takes ``ray``, a
-    :class:`data_pipeline.ray_engine.RayOptions`.
+    :class:`hummingbird_jax.curation.ray_engine.RayOptions`.
     """
     from tqdm.auto import tqdm
 
@@ -262,7 +262,7 @@ def _chunk_arrays(manifest, lo, hi, transform, encoder, spec: LatentSpec, batch_
 def _encode_chunks_on_ray(manifest_path, missing, chunk_size, rows, transform, encoder_factory, spec, batch_size,
                           num_workers, options):
     """Yields ``(k, arrays)`` for every chunk in ``missing`` as Ray actors finish them."""
-    from data_pipeline import ray_engine  # deferred: Ray is an optional extra
+    from hummingbird_jax.curation import ray_engine  # deferred: Ray is an optional extra
 
     options = options or ray_engine.RayOptions()
     ray = ray_engine.connect(options.address)

@@ -22,7 +22,7 @@ import grain
 import ml_dtypes
 import numpy as np
 
-from hummingbird_jax.data.pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
+from hummingbird_jax.data.input_pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
 
 DATASET_NAME = "hummingbird_latents"
 FORMAT_VERSION = "1.0.0"

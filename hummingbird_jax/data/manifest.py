@@ -13,10 +13,7 @@ from typing import Any
 
 import numpy as np
 
-
-class ManifestError(ValueError):
-    """The manifest file is not a usable table; the message names the file and what is missing."""
-
+from hummingbird_jax.errors import ManifestError
 
 def read_table(path: str):
     """The manifest as a pandas DataFrame (``.csv``/``.tsv``/``.parquet``)."""

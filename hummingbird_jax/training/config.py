@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib
 import importlib.util
 import os
 
@@ -18,7 +17,7 @@ from ml_collections import ConfigDict
 from hummingbird_jax.training.losses import STAGE_SETTINGS
 from hummingbird_jax.training.trainable import TrainableSpec
 
-
+EXPERIMENTS_DIR = "experiments"  # where a bare experiment name is looked up, relative to the current directory
 STAGES = ("stage1", "stage2")  # stage 1: distillation into the pruned student; stage 2: consistency + rewards
 
 
@@ -98,20 +97,26 @@ def common(stage: str) -> ConfigDict:
     return c
 
 
-def load_experiment(name: str, variant: str = "full") -> ConfigDict:
-    """``name`` is a file path (``experiments/stage2_turbo.py``) or a module name under ``experiments``
-    (``stage2_turbo``)."""
+def experiment_path(name: str) -> str:
+    """The file an experiment name points at: a path as given, a bare name (``stage2_turbo``) as
+    ``experiments/<name>.py`` under the current directory."""
     if name.endswith(".py") or os.sep in name:
-        if not os.path.isfile(name):
+        return name
+    return os.path.join(EXPERIMENTS_DIR, f"{name}.py")
+
+
+def load_experiment(name: str, variant: str = "full") -> ConfigDict:
+    """``name`` is a file path (``experiments/stage2_turbo.py``) or a bare name (``stage2_turbo``) for a
+    file in ``experiments/`` under the current directory; the file is loaded by path, never imported
+    as a package (the launchable experiments are not installed)."""
+    path = experiment_path(name)
+    if not os.path.isfile(path):
+        if path == name:
             raise FileNotFoundError(f"experiment file not found: {name}")
-        spec = importlib.util.spec_from_file_location(f"experiment_{os.path.basename(name)[:-3]}", name)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(f"experiments.{name}")
-        except ModuleNotFoundError:
-            raise FileNotFoundError(f"no experiment {name!r} (a file path, or a module in experiments/)") from None
+        raise FileNotFoundError(f"no experiment {name!r} (a file path, or {path} under the current directory)")
+    spec = importlib.util.spec_from_file_location(f"experiment_{os.path.basename(path)[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ValueError(f"experiment {name!r} defines no get_config(variant)")
     return module.get_config(variant)

@@ -20,7 +20,7 @@ from typing import Sequence
 import grain
 import numpy as np
 
-from hummingbird_jax.data.pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
+from hummingbird_jax.data.input_pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
 from hummingbird_jax.text import CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN
 
 MODEL_FIELDS = ("latents", "video", "context", "tokens", "fps")

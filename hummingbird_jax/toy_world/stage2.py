@@ -3,21 +3,21 @@ teacher, with the toy video-text reward as the differentiable reward feedback, t
 engine. ``models.student_init`` is the stage-1 checkpoint step; ``rewards.video_text.checkpoint`` the
 reward phase's params.
 
-    hummingbird train experiments/toy_world/stage2.py --workdir OUT/stage2 \\
+    hummingbird train hummingbird_jax/toy_world/stage2.py --workdir OUT/stage2 \\
         --set models.weights=OUT/models --set data.path=OUT/curation/manifest.csv \\
         --set models.student_init=OUT/stage1/checkpoints/STEP \\
         --set rewards.video_text.checkpoint=OUT/reward/params.msgpack
 
-The reward (:class:`experiments.toy_world.reward.ToyVideoTextReward`) scores all 8 decoded frames
+The reward (:class:`hummingbird_jax.toy_world.reward.ToyVideoTextReward`) scores all 8 decoded frames
 against the caption, as the release scores its video reward on strided frames; the engine resolves
 it by import path.
 """
 
 from ml_collections import ConfigDict
 
-from experiments.toy_world.presets import STAGE2_STEPS, GUIDANCE, distillation_config
+from hummingbird_jax.toy_world.presets import STAGE2_STEPS, GUIDANCE, distillation_config
 
-REWARD_KIND = "experiments.toy_world.reward:ToyVideoTextReward"
+REWARD_KIND = "hummingbird_jax.toy_world.reward:ToyVideoTextReward"
 
 
 def get_config(variant: str = "default"):

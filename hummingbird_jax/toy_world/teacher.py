@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.toy_world.fitting import fit
 from hummingbird_jax.diffusion.schedule import NUM_TRAIN_TIMESTEPS, add_noise, alphas_cumprod
 from hummingbird_jax.models.unet3d import UNet3D, init_unet
 from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.toy_world.fitting import fit
 from hummingbird_jax.training.models import unet_config
 
 

@@ -1,4 +1,4 @@
-"""Manifests: the CSV or Parquet tables every curation stage reads and writes.
+"""Curation tables: the CSV or Parquet manifests every curation stage reads and writes.
 
 A manifest has at least ``path`` (one video file) and ``text`` (its caption); stages add columns and
 keep every column they do not own. Paths are stored absolute: a relative path read from a manifest
@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from hummingbird_jax.errors import ManifestError
+
 REQUIRED_COLUMNS = ("path", "text")
 # Counts that CSV turns into floats when a row lacks them; restored as nullable integers on read.
 INTEGER_COLUMNS = ("frames", "width", "height", "start_frame", "end_frame", "scene_index", "video_frames")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-class ManifestError(ValueError):
-    """A manifest file is missing, unreadable or lacks required columns."""
 
 
 def manifest_format(path: str | os.PathLike) -> str:

@@ -1,7 +1,7 @@
 """The toy world on disk: real H.264 clips plus a ``path,text,fps,…`` manifest, ready for curation.
 
 Besides the captioned shape clips, the raw pile holds what a scraped dataset would: camera zooms and
-dolly zooms over textured scenes (rendered by ``data_pipeline.synthetic``; the motion stage must find
+dolly zooms over textured scenes (rendered by ``hummingbird_jax.curation.motion_clips``; the motion stage must find
 the dolly zooms) and broken files (empty, truncated) the ingest stage must reject. Files that already
 exist are kept, so an interrupted build resumes; the manifest is written last, atomically.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_pipeline.manifest import write_manifest
-from data_pipeline.synthetic import render_clip, write_video
-from experiments.toy_world.world import LABEL_COLUMNS, ClipSpec, all_specs, render
+from hummingbird_jax.curation.motion_clips import render_clip, write_video
+from hummingbird_jax.curation.tables import write_manifest
+from hummingbird_jax.toy_world.world import LABEL_COLUMNS, ClipSpec, all_specs, render
 
 CAMERA_CAPTIONS = {"zoom_in": "a camera zooming into a colourful textured scene",
                    "dolly_zoom": "a dolly zoom towards a subject in a colourful textured scene"}

@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.toy_world.fitting import fit
-from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, encode_video_latents, init_vae_params
+from hummingbird_jax.models.vae import (AutoencoderKL, VAEConfig, decode_video_latents, encode_video_latents,
+                                        init_vae_params)
+from hummingbird_jax.toy_world.fitting import fit
 from hummingbird_jax.training.models import vae_config
 
 
@@ -80,8 +81,6 @@ def normalise_latent_scale(params, vcfg: VAEConfig, frames: np.ndarray):
 @jax.jit
 def reconstruct(params, videos) -> jnp.ndarray:
     """Videos ``(B, T, H, W, 3)`` through the posterior mean and back (what the U-Net's latents can hold)."""
-    from hummingbird_jax.models.vae import decode_video_latents
-
     vcfg = toy_vae_config()
     z = encode_video_latents(params, jnp.asarray(videos), vcfg)
     return decode_video_latents(params, z, vcfg, remat=False, chunk_size=8)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from experiments.toy_world import artifacts
-from experiments.toy_world.classifier import chance_scores
-from experiments.toy_world.evaluate import table_markdown
+from hummingbird_jax.toy_world import artifacts
+from hummingbird_jax.toy_world.classifier import chance_scores
+from hummingbird_jax.toy_world.evaluate import table_markdown
 
 
 def plot_losses(out: Path, path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.stage import Stage
+from hummingbird_jax.curation.stage import Stage
 
 QUALITY_COLUMNS = ("dover_technical", "dover_aesthetic", "dover_overall")
 MODEL_ARGS = {

@@ -2,11 +2,11 @@
 student (1 res block, no middle block) and distil it from the teacher's CFG output, through the
 training engine. ``models.weights`` is the converted directory the teacher phase writes.
 
-    hummingbird train experiments/toy_world/stage1.py --workdir OUT/stage1 \\
+    hummingbird train hummingbird_jax/toy_world/stage1.py --workdir OUT/stage1 \\
         --set models.weights=OUT/models --set data.path=OUT/curation/manifest.csv
 """
 
-from experiments.toy_world.presets import STAGE1_STEPS, GUIDANCE, distillation_config
+from hummingbird_jax.toy_world.presets import STAGE1_STEPS, GUIDANCE, distillation_config
 
 
 def get_config(variant: str = "default"):

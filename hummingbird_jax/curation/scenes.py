@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data_pipeline.stage import Stage, has_error
+from hummingbird_jax.curation.stage import Stage, has_error
 
 
 class SceneSplitStage(Stage):

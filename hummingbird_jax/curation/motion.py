@@ -52,7 +52,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data_pipeline.stage import Stage
+from hummingbird_jax.curation.stage import Stage
 
 CAMERA_MIN = 0.0015
 MOVING_AREA_MIN = 0.02

@@ -10,16 +10,38 @@ from its last 50-step chunk (its params and loss history; the optimizer moments 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from data_pipeline.manifest import write_json
-from experiments.toy_world import artifacts
-from experiments.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
+from hummingbird_jax.convert.prune import prune_teacher_to_student
+from hummingbird_jax.curation import read_manifest
+from hummingbird_jax.curation.tables import write_json
 from hummingbird_jax.errors import WorkdirError
-from hummingbird_jax.training.checkpointing import settings_difference
+from hummingbird_jax.model_dir import save_component
+from hummingbird_jax.toy_world import artifacts
+from hummingbird_jax.toy_world.classifier import accuracy, train_classifier
+from hummingbird_jax.toy_world.clips import manifest_clips, rendered_clips
+from hummingbird_jax.toy_world.curate import curate
+from hummingbird_jax.toy_world.dataset import build_world
+from hummingbird_jax.toy_world.evaluate import (STUDENT_SAMPLING_STEPS, compile_samplers, evaluate_model, gif_grid,
+                                                report_json)
+from hummingbird_jax.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
+from hummingbird_jax.toy_world.report import write_report
+from hummingbird_jax.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
+from hummingbird_jax.toy_world.sampling import SamplerSpec
+from hummingbird_jax.toy_world.teacher import toy_teacher_config, train_teacher
+from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
+                                                    init_text_encoder, toy_text_config)
+from hummingbird_jax.toy_world.vae import latents_of, reconstruct, toy_vae_config, train_vae
+from hummingbird_jax.toy_world.world import ClipSpec, all_specs
+from hummingbird_jax.training.checkpointing import checkpoint_dir, settings_difference
+from hummingbird_jax.training.config import apply_overrides, load_experiment
+from hummingbird_jax.training.export import student_from_checkpoint
+from hummingbird_jax.training.trainer import train
 
 PHASES = ("world", "curation", "classifier", "vae", "text", "reward", "teacher", "stage1", "stage2", "evaluate")
 HELD_OUT_SEED = 50_000  # rendering seeds of the evaluation clips for the reward model
@@ -32,27 +54,17 @@ def _curated(out: Path):
 
 
 def _shape_subset(videos, specs):
-    from experiments.toy_world.world import ClipSpec
-
     keep = [i for i, s in enumerate(specs) if s is not None]
     return videos[keep], [ClipSpec(*specs[i]) for i in keep]
 
 
 def phase_world(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.dataset import build_world
-
     raw = build_world(out / "world", p.world, progress=progress)
-    import pandas as pd
-
     table = pd.read_csv(raw)
     return {"raw_manifest": str(raw), "clips": int(len(table)), "by_kind": table["kind"].value_counts().to_dict()}
 
 
 def phase_curation(out: Path, p: Preset, progress: bool) -> dict:
-    from data_pipeline import read_manifest
-    from experiments.toy_world.clips import manifest_clips
-    from experiments.toy_world.curate import curate
-
     result = curate(out / "world" / "raw.csv", out / "curation", progress=progress)
     videos, captions, specs = manifest_clips(read_manifest(result["manifest"]), size=p.world.size,
                                              frames=p.world.frames)
@@ -64,8 +76,6 @@ def phase_curation(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_classifier(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.classifier import accuracy, train_classifier
-
     params, history = train_classifier(p.classifier, progress=progress)
     artifacts.save_params(out / "classifier" / "params.msgpack", params)
     videos, specs = _shape_subset(*_curated(out)[::2])
@@ -74,9 +84,6 @@ def phase_classifier(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.classifier import accuracy
-    from experiments.toy_world.vae import latents_of, reconstruct, train_vae
-
     videos, _, specs = _curated(out)
     params, history = train_vae(videos.reshape(-1, *videos.shape[2:]), p.vae, progress=progress)
     artifacts.save_params(out / "vae" / "params.msgpack", params)
@@ -93,10 +100,6 @@ def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_text(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
-                                                    init_text_encoder)
-    from experiments.toy_world.world import all_specs
-
     params = init_text_encoder(p.text_seed)
     artifacts.save_params(out / "text" / "params.msgpack", params)
     _, captions, _ = _curated(out)
@@ -111,10 +114,6 @@ def phase_text(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
-    from experiments.toy_world.clips import rendered_clips
-    from experiments.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
-    from experiments.toy_world.world import all_specs
-
     videos, captions, _ = _curated(out)
     reward = ToyVideoTextReward(frames=p.world.frames, size=p.world.size)
     params, history = train_reward(videos, captions, reward, p.reward, progress=progress)
@@ -127,11 +126,6 @@ def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
-    from hummingbird_jax.model_dir import save_component
-    from experiments.toy_world.teacher import toy_teacher_config, train_teacher
-    from experiments.toy_world.text_encoder import toy_text_config
-    from experiments.toy_world.vae import toy_vae_config
-
     folder = out / "teacher"
     latents = np.load(out / "vae" / "latents.npy")
     ctx = np.load(out / "text" / "contexts.npz")
@@ -162,14 +156,8 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def _engine_run(out: Path, p: Preset, name: str, overrides: tuple[str, ...] = ()) -> dict:
-    """Runs ``experiments/toy_world/<name>.py`` (variant = preset) with the training engine, with the
+    """Runs ``hummingbird_jax/toy_world/<name>.py`` (variant = preset) with the training engine, with the
     same ``--set key=value`` overrides ``hummingbird train`` takes."""
-    import json
-
-    from hummingbird_jax.training.checkpointing import checkpoint_dir
-    from hummingbird_jax.training.config import apply_overrides, load_experiment
-    from hummingbird_jax.training.trainer import train
-
     config = load_experiment(str(Path(__file__).with_name(f"{name}.py")), p.name)
     apply_overrides(config, [f"models.weights={out / 'models'}", f"data.path={out / 'curation' / 'manifest.csv'}",
                              *overrides])
@@ -194,16 +182,6 @@ def phase_stage2(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
-    from hummingbird_jax.convert.prune import prune_teacher_to_student
-    from hummingbird_jax.training.export import student_from_checkpoint
-    from experiments.toy_world.evaluate import STAGE2_STEPS, compile_samplers, evaluate_model, gif_grid, report_json
-    from experiments.toy_world.report import write_report
-    from experiments.toy_world.sampling import SamplerSpec
-    from experiments.toy_world.teacher import toy_teacher_config
-    from experiments.toy_world.text_encoder import encode_captions
-    from experiments.toy_world.vae import toy_vae_config
-    from experiments.toy_world.world import all_specs
-
     everything = all_specs()
     pick = np.linspace(0, len(everything) - 1, min(p.eval_prompts, len(everything))).round().astype(int)
     specs = [everything[i] for i in pick]
@@ -221,7 +199,8 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", p.teacher_sampling_steps, GUIDANCE)),
             ("student_pruned", stage1_cfg, pruned, SamplerSpec("ddim_cfg", 4, GUIDANCE)),
             ("student_stage1", stage1_cfg, stage1, SamplerSpec("ddim", 4, GUIDANCE))]
-    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s, GUIDANCE)) for s in STAGE2_STEPS]
+    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s, GUIDANCE))
+             for s in STUDENT_SAMPLING_STEPS]
     print(f"[evaluate] compiling {len(runs)} samplers", flush=True)
     batch_size = min(8, len(specs))
     programs = compile_samplers(runs, uncond, latent_shape=latent_shape, batch_size=batch_size)

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_pipeline.manifest import ManifestError, read_manifest, read_table
-from data_pipeline.stage import Stage
+from hummingbird_jax.curation.stage import Stage
+from hummingbird_jax.curation.tables import read_manifest, read_table
+from hummingbird_jax.errors import ManifestError
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
 WEBVID_COLUMNS = ("videoid", "contentUrl", "duration", "page_dir", "name")

@@ -1,11 +1,11 @@
 """The Ray Data engine: the same curation stages on a Ray cluster (or a local Ray on one machine).
 
-:func:`data_pipeline.stage.run_stage` with ``engine="ray"`` hands its pending rows here; everything
+:func:`hummingbird_jax.curation.stage.run_stage` with ``engine="ray"`` hands its pending rows here; everything
 else — the row keys, the journal, the merge, ``finalize``, the output manifest and the summary — is
 the local runner's, so both engines write the same files, rows, values and error flags, and a run
 started with one engine can be resumed with the other.
 
-Mapping of the :class:`~data_pipeline.stage.Stage` contract onto Ray Data:
+Mapping of the :class:`~hummingbird_jax.curation.stage.Stage` contract onto Ray Data:
 
 * the pending rows become a dataset of *chunks* (``stage.batch_size`` rows each, pickled, so every
   value reaches ``process`` exactly as in the local process pool);
@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from data_pipeline.stage import Stage, _process_rows, _records
+from hummingbird_jax.curation.stage import Stage, _process_rows, _records
 
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "actors", "rows_per_task")
 DEFAULT_ROWS_PER_TASK = 8

@@ -5,15 +5,16 @@ Stages are column producers (:class:`Stage`) run by one resumable, atomic, paral
 thresholds from a config and writes the training manifest (``path,text,fps,…``) with a report.
 """
 
-from data_pipeline.filter import DEFAULT_CONFIG, FilterConfigError, apply_filter, load_config, run_filter
-from data_pipeline.manifest import ManifestError, read_manifest, write_manifest
-from data_pipeline.motion import MotionStage, classify, clip_scores
-from data_pipeline.pipeline import ingest, run_pipeline
-from data_pipeline.probe import ProbeStage, probe_video, sources
-from data_pipeline.quality import QualityStage
-from data_pipeline.recaption import RecaptionStage, build_messages, check_caption, clean_output
-from data_pipeline.scenes import SceneSplitStage
-from data_pipeline.stage import Stage, StageSummary, run_stage
+from hummingbird_jax.curation.filter import DEFAULT_CONFIG, FilterConfigError, apply_filter, load_config, run_filter
+from hummingbird_jax.curation.motion import MotionStage, classify, clip_scores
+from hummingbird_jax.curation.probe import ProbeStage, probe_video, sources
+from hummingbird_jax.curation.quality import QualityStage
+from hummingbird_jax.curation.recaption import RecaptionStage, build_messages, check_caption, clean_output
+from hummingbird_jax.curation.run import ingest, run_curation
+from hummingbird_jax.curation.scenes import SceneSplitStage
+from hummingbird_jax.curation.stage import Stage, StageSummary, run_stage
+from hummingbird_jax.curation.tables import read_manifest, write_manifest
+from hummingbird_jax.errors import ManifestError
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -36,8 +37,8 @@ __all__ = [
     "load_config",
     "probe_video",
     "read_manifest",
+    "run_curation",
     "run_filter",
-    "run_pipeline",
     "run_stage",
     "sources",
     "write_manifest",

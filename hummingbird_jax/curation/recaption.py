@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from data_pipeline.stage import Stage
+from hummingbird_jax.curation.stage import Stage
 
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 

@@ -41,7 +41,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from data_pipeline.manifest import read_manifest, write_manifest
+from hummingbird_jax.curation.tables import read_manifest, write_manifest
 
 ERROR_COLUMN = "error"
 
@@ -254,7 +254,7 @@ def run_stage(
     """Runs ``stage`` over every row of ``source`` (a manifest path or a table) and writes ``out``.
 
     ``engine="ray"`` computes the pending rows on Ray Data (``ray``: a
-    :class:`data_pipeline.ray_engine.RayOptions`); journal, merge and output are the same.
+    :class:`hummingbird_jax.curation.ray_engine.RayOptions`); journal, merge and output are the same.
     Returns the summary; if interrupted (Ctrl-C) the journal keeps finished rows, no output is
     written and ``KeyboardInterrupt`` propagates.
     """
@@ -287,7 +287,7 @@ def run_stage(
     bar = tqdm(total=len(pending), desc=stage.name, unit="row", disable=not progress or not pending)
     try:
         if chunks and engine == "ray":
-            from data_pipeline import ray_engine  # deferred: Ray is an optional extra
+            from hummingbird_jax.curation import ray_engine  # deferred: Ray is an optional extra
 
             ray_engine.run_chunks(stage, frame, chunks, record, ray)
         elif chunks and (stage.kind == "model" or workers <= 1):

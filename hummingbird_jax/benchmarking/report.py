@@ -1,7 +1,8 @@
 """What every benchmark records about the machine, and how it writes its results.
 
 Results go to ``benchmarks/results/<stem>.json`` (machine-readable) and ``<stem>.md`` (a table people
-read), both written atomically so an interrupted run never leaves half a file.
+read), under the current directory unless a folder is given, both written atomically so an
+interrupted run never leaves half a file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import platform
 from importlib import metadata
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS_DIR = os.path.join("benchmarks", "results")  # relative to the current directory: the repository root
 _PLUGINS = ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-rocm60-plugin", "jax-rocm7-plugin", "libtpu")
 
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_pipeline.manifest import read_manifest, write_json, write_manifest, write_text
-from data_pipeline.stage import ERROR_COLUMN, failure_reason, has_error
+from hummingbird_jax.curation.stage import ERROR_COLUMN, failure_reason, has_error
+from hummingbird_jax.curation.tables import read_manifest, write_json, write_manifest, write_text
 
 RULE_KEYS = {"min", "max", "include", "exclude", "required", "if_present"}
 LEADING_COLUMNS = ("path", "text", "fps")

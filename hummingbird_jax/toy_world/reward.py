@@ -19,10 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.toy_world.fitting import fit
 from hummingbird_jax.models.clip import normalize_features
 from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text import tokenize
+from hummingbird_jax.toy_world import artifacts
+from hummingbird_jax.toy_world.fitting import fit
 
 CONTEXT_LENGTH = 77
 VOCAB_SIZE = 49408
@@ -86,9 +87,7 @@ class ToyVideoTextReward(RewardModel):
         return jax.jit(lambda k: self.model.init(k, video, tokens)["params"])(rng)
 
     def load_params(self, path: str) -> Any:
-        from experiments.toy_world.artifacts import load_params
-
-        return load_params(path)
+        return artifacts.load_params(path)
 
     def score(self, params: Any, frames: jax.Array, text_tokens: jax.Array) -> jax.Array:
         check_frames(frames, text_tokens)

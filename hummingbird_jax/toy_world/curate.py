@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_pipeline import read_manifest, run_pipeline
+from hummingbird_jax.curation import read_manifest, run_curation
 
 
 def curate(raw_manifest, out_dir, *, workers: int = 1, progress: bool = True, log=print) -> dict:
     """Runs the curation chain; returns ``{'manifest': path, 'summary': {...}, 'kept': {...}}``."""
     out_dir = Path(out_dir)
-    summary = run_pipeline(raw_manifest, out_dir, recaption=False, workers=workers, progress=progress, log=log)
+    summary = run_curation(raw_manifest, out_dir, recaption=False, workers=workers, progress=progress, log=log)
     manifest = out_dir / "manifest.csv"
     table = read_manifest(manifest)
     motion = read_manifest(out_dir / "03_motion.csv")

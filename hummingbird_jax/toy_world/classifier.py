@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.toy_world.clips import LABEL_CLASSES, label_indices, rendered_clips
-from experiments.toy_world.fitting import fit
-from experiments.toy_world.world import all_specs
+from hummingbird_jax.toy_world.clips import LABEL_CLASSES, label_indices, rendered_clips
+from hummingbird_jax.toy_world.fitting import fit
+from hummingbird_jax.toy_world.world import all_specs
 
 
 class VideoClassifier(nn.Module):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.toy_world.classifier import ClassifierConfig
-from experiments.toy_world.dataset import WorldConfig
-from experiments.toy_world.reward import RewardTrainConfig
-from experiments.toy_world.teacher import TeacherTrainConfig
-from experiments.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
+from hummingbird_jax.toy_world.classifier import ClassifierConfig
+from hummingbird_jax.toy_world.dataset import WorldConfig
+from hummingbird_jax.toy_world.reward import RewardTrainConfig
+from hummingbird_jax.toy_world.teacher import TeacherTrainConfig
+from hummingbird_jax.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
+from hummingbird_jax.training.config import common
 
 PRESETS = ("smoke", "default", "full")
 # Engine steps (batch 8; smoke: batch 2) of each distillation stage. Stage 1 has to rebuild what pruning
@@ -32,8 +33,6 @@ def distillation_config(loss: str, variant: str, steps: dict[str, int]):
     """What stage 1 and stage 2 on the toy world share: the toy models, clips from the curated
     manifest at the preset's frame size and length, float32, frequent checkpoints.
     ``steps`` maps each preset (= engine variant) to the stage's step count."""
-    from hummingbird_jax.training.config import common
-
     if variant not in PRESETS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {PRESETS}")
     world = get_preset(variant).world

@@ -12,13 +12,13 @@ import textwrap
 
 import numpy as np
 
-from experiments.toy_world.classifier import accuracy
-from experiments.toy_world.clips import to_uint8
-from experiments.toy_world.sampling import SamplerSpec, compile_sampler, cost, generate, temporal_consistency
-from experiments.toy_world.world import captioned_displacement
 from hummingbird_jax.evaluation.temporal_flickering import temporal_flickering
+from hummingbird_jax.toy_world.classifier import accuracy
+from hummingbird_jax.toy_world.clips import to_uint8
+from hummingbird_jax.toy_world.sampling import SamplerSpec, compile_sampler, cost, generate, temporal_consistency
+from hummingbird_jax.toy_world.world import captioned_displacement
 
-STAGE2_STEPS = (1, 2, 4, 8)
+STUDENT_SAMPLING_STEPS = (1, 2, 4, 8)
 METRIC_KEYS = ("steps", "semantic_accuracy", "motion", "temporal_consistency", "temporal_flickering", "latency_s",
                "params")
 LABEL_KEYS = ("shape", "colour", "motion", "all")  # report.json's accuracy_by_label
@@ -59,7 +59,7 @@ def report_json(results: dict) -> dict:
         by_label = {k: r["accuracy_by_label"][k] for k in LABEL_KEYS}
         return {**{k: r[k] for k in METRIC_KEYS}, "accuracy_by_label": by_label}
 
-    by_steps = {str(s): pick(results[f"student_stage2_{s}"]) for s in STAGE2_STEPS}
+    by_steps = {str(s): pick(results[f"student_stage2_{s}"]) for s in STUDENT_SAMPLING_STEPS}
     return {"teacher": pick(results["teacher"]), "student_pruned": pick(results["student_pruned"]),
             "student_stage1": pick(results["student_stage1"]), "student_stage2": by_steps["4"],
             "student_stage2_by_steps": by_steps}

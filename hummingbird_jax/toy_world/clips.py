@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.toy_world.world import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ClipSpec, render
+from hummingbird_jax.data.decode import read_clip
+from hummingbird_jax.toy_world.world import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ClipSpec, render
 
 # Classes of each label, in the index order the classifier heads use.
 LABEL_CLASSES = {"shape": SHAPES, "colour": tuple(COLOURS), "motion": MOTIONS, "background": tuple(BACKGROUNDS)}
@@ -32,8 +33,6 @@ def rendered_clips(specs: list[ClipSpec], *, size, frames: int, seed: int) -> np
 def manifest_clips(table, *, size, frames: int) -> tuple[np.ndarray, list[str], list[ClipSpec | None]]:
     """Decodes every clip of a curated manifest → ``(videos in [-1, 1], captions, specs)``; ``spec`` is
     None for rows that are not shape clips (camera clips that survived curation)."""
-    from hummingbird_jax.data.decode import read_clip
-
     videos, captions, specs = [], [], []
     for row in table.to_dict("records"):
         clip = read_clip(row["path"], frames=frames, size=tuple(size))

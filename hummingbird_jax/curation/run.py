@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from data_pipeline.filter import format_summary, run_filter
-from data_pipeline.manifest import write_json
-from data_pipeline.motion import MotionStage
-from data_pipeline.probe import VIDEO_EXTENSIONS, ProbeStage, sources
-from data_pipeline.recaption import RecaptionStage
-from data_pipeline.scenes import SceneSplitStage
-from data_pipeline.stage import Stage, run_stage
+from hummingbird_jax.curation.filter import format_summary, run_filter
+from hummingbird_jax.curation.motion import MotionStage
+from hummingbird_jax.curation.probe import VIDEO_EXTENSIONS, ProbeStage, sources
+from hummingbird_jax.curation.recaption import RecaptionStage
+from hummingbird_jax.curation.scenes import SceneSplitStage
+from hummingbird_jax.curation.stage import Stage, run_stage
+from hummingbird_jax.curation.tables import write_json
 
 
 def ingest(src, out, *, video_root=None, extensions=VIDEO_EXTENSIONS, workers=1, restart=False, progress=True,
@@ -31,7 +31,7 @@ def ingest(src, out, *, video_root=None, extensions=VIDEO_EXTENSIONS, workers=1,
                      engine=engine, ray=ray)
 
 
-def run_pipeline(
+def run_curation(
     src,
     out_dir,
     *,

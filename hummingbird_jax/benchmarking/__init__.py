@@ -1,0 +1,6 @@
+"""The benchmark suites ``hummingbird bench`` runs (``latency``, ``memory``), the U-Net forward they
+compare against the official code, and the results writer every benchmark shares (``report``).
+
+The scripts in the repository's ``benchmarks/`` folder are entry points onto these modules; their
+results go to ``benchmarks/results/``.
+"""
