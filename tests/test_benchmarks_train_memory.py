@@ -22,7 +22,7 @@ def test_memory_bench_compiles_the_tiny_stage2_step_for_each_remat_policy(tmp_pa
     assert result["machine"]["cpu_count"] >= 1
     table = (out / "train_memory.md").read_text()
     assert "| full |" in table and "| none |" in table
-    assert "compiling the turbo step, remat=none" in capsys.readouterr().out
+    assert "compiling the stage2 step, remat=none" in capsys.readouterr().out
 
 
 def test_memory_bench_names_an_unknown_experiment(tmp_path, capsys):
