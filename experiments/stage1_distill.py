@@ -13,6 +13,7 @@ model.ckpt --config vc2 --out ckpt/vc2_jax``); ``data.path`` a clip manifest (or
 with ``--set data.source=latents``).
 """
 
+from hummingbird_jax.diffusion.samplers import VC2_GUIDANCE_SCALE
 from hummingbird_jax.training.config import common
 
 
@@ -22,10 +23,10 @@ def get_config(variant: str = "full"):
     c.checkpoint_every = 2_000
     c.models.teacher, c.models.student, c.models.student_init = "vc2", "hb-0.7b", "prune"
     c.optim.update(dict(lr=1e-5, weight_decay=0.01, clip=0.5))
-    c.loss = dict(guidance_scale=12.0, use_scale_arr=False)
+    c.loss = dict(guidance_scale=VC2_GUIDANCE_SCALE, use_scale_arr=False)
     if variant == "tiny":
         c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
-        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny",
+        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny-f2", text="tiny-w32",
                              weights="random"))
         c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
         c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),

@@ -19,8 +19,8 @@ import numpy as np
 import optax
 
 from experiments.toy_world.fitting import fit
+from hummingbird_jax import registry
 from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, encode_video_latents, init_vae_params
-from hummingbird_jax.training.models import vae_config
 
 
 TOY_VAE = "tiny-f4"
@@ -37,7 +37,7 @@ class VAETrainConfig:
 
 def toy_vae_config() -> VAEConfig:
     """The training engine's ``tiny-f4`` VAE (so ``models.vae='tiny-f4'`` loads these weights)."""
-    return vae_config(TOY_VAE)
+    return registry.vae(TOY_VAE)
 
 
 def _loss(params, cfg, images, rng, kl_weight):
