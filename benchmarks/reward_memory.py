@@ -19,9 +19,9 @@ import json
 import jax
 import jax.numpy as jnp
 
+from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report
-from hummingbird_jax.models.clip import CLIPConfig
-from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, vae_param_shapes
+from hummingbird_jax.models.vae import decode_video_latents, vae_param_shapes
 from hummingbird_jax.rewards.hps import HPSv2Reward
 
 SETTINGS = (  # (checkpointed VAE decode, checkpointed image encoding)
@@ -32,8 +32,8 @@ SETTINGS = (  # (checkpointed VAE decode, checkpointed image encoding)
 
 
 def reward_gradient_memory(frames: int, height: int, width: int, dtype: str, remat_decode: bool, remat_reward: bool) -> dict:
-    vae_cfg = VAEConfig.sd_kl_f8(dtype=dtype, param_dtype=dtype)
-    reward = HPSv2Reward(CLIPConfig.vit_h_14(), dtype=jnp.dtype(dtype), remat=remat_reward)
+    vae_cfg = registry.vae("sd-kl-f8", dtype=dtype, param_dtype=dtype)
+    reward = HPSv2Reward(registry.reward_config("hpsv2", "vit-h-14", 1), dtype=jnp.dtype(dtype), remat=remat_reward)
     f = vae_cfg.downsample_factor
     latents = jax.ShapeDtypeStruct((1, frames, height // f, width // f, vae_cfg.embed_dim), jnp.float32)
     tokens = jax.ShapeDtypeStruct((1, reward.config.text.context_length), jnp.int32)

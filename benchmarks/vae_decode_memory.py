@@ -20,6 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents, init_vae_params, vae_param_shapes
 
@@ -61,7 +62,7 @@ def main(argv=None):
     ap.add_argument("--time", action="store_true", help="also time one real 1-frame decode (allocates the VAE)")
     args = ap.parse_args(argv)
 
-    cfg = VAEConfig.sd_kl_f8(dtype=args.dtype, param_dtype=args.dtype)
+    cfg = registry.vae("sd-kl-f8", dtype=args.dtype, param_dtype=args.dtype)
     rows = []
     for chunk in args.chunk_sizes:
         for remat in (False, True):

@@ -24,7 +24,7 @@ def get_config(variant: str = "full"):
     c.optim.update(dict(lr=1e-5, weight_decay=0.01, clip=0.5))
     if variant == "tiny":
         c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
-        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny",
+        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny-f2", text="tiny-w32",
                              weights="random"))
         c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
         c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),

@@ -40,7 +40,7 @@ def get_config(variant: str = "full"):
     })
     if variant == "tiny":
         c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
-        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny", text="tiny",
+        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny-f2", text="tiny-w32",
                              weights="random", student_init="prune"))
         c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
         c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),

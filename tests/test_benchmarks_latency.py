@@ -7,17 +7,17 @@ import pytest
 
 from hummingbird_jax import cli
 from hummingbird_jax.models.unet_stats import forward_flops
-from hummingbird_jax.pipeline import tiny_configs
+from hummingbird_jax import registry
 
-TINY = ["--model", "tiny", "--random-init", "--frames", "2", "--height", "64", "--width", "64", "--steps", "2",
+TINY = ["--model", "tiny-0.7b", "--random-init", "--frames", "2", "--height", "64", "--width", "64", "--steps", "2",
         "--no-compilation-cache", "--notes", "test run"]
 
 
 def test_tiny_latency_run_writes_json_and_markdown(tmp_path, capsys):
     assert cli.main(["bench", "latency", *TINY, "--warmup", "1", "--repeats", "2", "--out", str(tmp_path)]) == 0
     assert "timed run 3/3" in capsys.readouterr().out
-    stem = tmp_path / "latency_tiny_2x64x64_2steps_float32_cpu"
-    result = json.loads(stem.with_suffix(".json").read_text())
+    stem = "latency_tiny-0.7b_2x64x64_2steps_float32_cpu"
+    result = json.loads((tmp_path / f"{stem}.json").read_text())
 
     setup = result["setup"]
     assert (setup["steps"], setup["frames"], setup["warmup"], setup["repeats"], setup["teacher"]) == (2, 2, 1, 2, False)
@@ -30,7 +30,7 @@ def test_tiny_latency_run_writes_json_and_markdown(tmp_path, capsys):
         assert stages["end_to_end"]["runs_s"][run] >= parts
         assert stages["unet_step"]["runs_s"][run] == pytest.approx(stages["unet_loop"]["runs_s"][run] / 2)
 
-    unet_cfg = tiny_configs()[0]
+    unet_cfg = registry.unet("tiny-0.7b", time_cond_proj_dim=registry.GUIDANCE_EMBED_DIM)
     assert result["flops"]["unet_forward"] == forward_flops(unet_cfg, 2, 8, 8)
     assert result["flops"]["unet_loop"] == 2 * result["flops"]["unet_forward"]
     assert result["flops"]["end_to_end"] == result["flops"]["unet_loop"] + result["flops"]["vae_decode"] > 0
@@ -42,7 +42,7 @@ def test_tiny_latency_run_writes_json_and_markdown(tmp_path, capsys):
     assert len(env["load_average_at_start"]) == 3 and result["attention"]["requested"] == "auto"
     assert result["peak_host_rss_bytes"] > 0
 
-    table = stem.with_suffix(".md").read_text()
+    table = (tmp_path / f"{stem}.md").read_text()
     assert "| U-Net step (batch 1) |" in table and "| end to end (text + loop + decode) |" in table
     assert "| compile: sampling loop |" in table and "load average" in table and "Notes: test run" in table
 
@@ -51,10 +51,10 @@ def test_tiny_latency_run_writes_json_and_markdown(tmp_path, capsys):
     "argv,message",
     [
         (["--random-init", "--frames", "1"], "--random-init needs --model"),
-        (["--model", "tiny", "--random-init", "--height", "100"], "height=100"),
-        (["--model", "tiny", "--random-init", "--repeats", "0"], "--repeats must be at least 1"),
+        (["--model", "tiny-0.7b", "--random-init", "--height", "100"], "height=100"),
+        (["--model", "tiny-0.7b", "--random-init", "--repeats", "0"], "--repeats must be at least 1"),
         (["--checkpoint", "{tmp}/missing"], "checkpoint not found"),
-        (["--model", "tiny", "--random-init", "--torch-reference", "{tmp}"], "openaimodel3d.py"),
+        (["--model", "tiny-0.7b", "--random-init", "--torch-reference", "{tmp}"], "openaimodel3d.py"),
     ],
 )
 def test_bad_arguments_are_one_clear_error_before_any_compute(tmp_path, capsys, argv, message):

@@ -19,7 +19,8 @@ from hummingbird_jax import cli
 from hummingbird_jax.convert.checkpoint_io import save_safetensors
 from hummingbird_jax.model_dir import load_component
 from hummingbird_jax.models.vae import VAEConfig
-from hummingbird_jax.pipeline import TextToVideo, _abstract_params, random_params, tiny_configs
+from hummingbird_jax import registry
+from hummingbird_jax.inference import TextToVideo, abstract_params, random_params
 
 
 def _one_line_error(capsys, argv, *needles):
@@ -36,10 +37,11 @@ def _one_line_error(capsys, argv, *needles):
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     """A tiny text-to-video directory (two U-Net levels) whose VAE downsamples by 2, not the usual 8."""
-    unet, _, text = tiny_configs()
-    unet = unet.replace(channel_mult=(1, 2), attention_resolutions=(1,))
+    unet = registry.unet("tiny-0.7b", time_cond_proj_dim=registry.GUIDANCE_EMBED_DIM, channel_mult=(1, 2),
+                         attention_resolutions=(1,))
+    text = registry.text_tower("tiny-w48")
     vae = VAEConfig(ch=32, ch_mult=(1, 2))
-    abstract = _abstract_params(unet, vae, text)
+    abstract = abstract_params(unet, vae, text)
     rng = np.random.default_rng(0)
     params = {name: random_params(abstract[name], rng) for name in ("unet", "vae", "text_encoder")}
     return TextToVideo(unet, vae, text, params).save(tmp_path_factory.mktemp("model") / "tiny4")
@@ -67,7 +69,7 @@ def test_info_reports_broken_and_foreign_yaml_and_non_model_files_in_one_line(tm
 @pytest.mark.parametrize("flags, needle", [(["--frames", "0"], "frames=0"), (["--height", "72"], "height=72")])
 def test_info_rejects_the_sizes_generate_rejects(capsys, flags, needle):
     _one_line_error(capsys, ["info", "hb-0.7b", "--no-flops", *flags], needle)
-    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny", *flags], needle)
+    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny-0.7b", *flags], needle)
 
 
 def test_debug_flag_and_environment_show_the_traceback(tmp_path, capsys, monkeypatch):
@@ -86,8 +88,8 @@ def test_debug_flag_and_environment_show_the_traceback(tmp_path, capsys, monkeyp
 def test_generate_checks_out_seed_and_checkpoint_before_loading(tmp_path, capsys):
     taken = tmp_path / "taken"
     taken.write_text("a file")
-    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny", "--out", str(taken)], "--out", str(taken))
-    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny", "--seed", "-5"], "--seed", "-5")
+    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny-0.7b", "--out", str(taken)], "--out", str(taken))
+    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny-0.7b", "--seed", "-5"], "--seed", "-5")
     text = tmp_path / "weights.safetensors"
     text.write_text("this is a text file named like weights\n" * 50)
     _one_line_error(capsys, ["generate", "a cat", "--checkpoint", str(text), "--out", str(tmp_path / "o")], str(text))

@@ -18,7 +18,7 @@ from hummingbird_jax.models.clip import CLIPConfig, CLIPTextConfig, CLIPTextEnco
 from hummingbird_jax.models.unet3d import unet_abstract_variables
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig, vae_param_shapes
-from hummingbird_jax.pipeline import tiny_configs
+from hummingbird_jax import registry
 
 PRESETS = {"hb_0.7b": UNet3DConfig.hummingbird_0_7b}  # the other presets' manifests: test_unet_conversion.py
 
@@ -38,7 +38,7 @@ def test_unet_to_torch_of_boxed_abstract_params_equals_the_official_manifest(nam
 
 
 def test_unet_to_torch_of_boxed_real_arrays_has_no_box_keys():
-    cfg, _, _ = tiny_configs()
+    cfg = registry.unet("tiny-0.7b", time_cond_proj_dim=registry.GUIDANCE_EMBED_DIM)
     # The tree of a plain ``UNet3D(cfg).init(...)["params"]``: real arrays inside nn.Partitioned boxes.
     rng = np.random.default_rng(0)
     params = jax.tree_util.tree_map(lambda s: rng.standard_normal(s.shape).astype(np.float32),

@@ -117,7 +117,7 @@ def test_default_tokenizer_is_openclip():
 
 
 def test_training_input_tokenizes_to_the_text_encoders_context_length(corpus):
-    """A text tower built with a shorter context (the toy world's ``tiny-16``) gets prompts of that length."""
+    """A text tower built with a shorter context (the toy world's ``tiny-w32-16tok``) gets prompts of that length."""
     import ml_collections
 
     from hummingbird_jax.text import tokenize

@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from hummingbird_jax.models.clip import CLIPTextConfig
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig
-from hummingbird_jax.pipeline import TextToVideo, check_generation_args
+from hummingbird_jax.inference import TextToVideo, check_generation_args
 from hummingbird_jax.text import tokenize
 
 REFERENCE = Path(os.environ.get("HUMMINGBIRD_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
@@ -118,7 +118,7 @@ def test_one_official_file_with_its_yaml_loads_all_three_models(e2e, tmp_path):
 @pytest.mark.parametrize("manifest,preset", [("vc2_teacher", "vc2"), ("hb_0.9b", "hb-0.9b"),
                                              ("hb_0.7b+time_cond_proj", "hb-0.7b")])
 def test_the_unet_variant_is_recognised_from_checkpoint_keys(manifest, preset):
-    from hummingbird_jax.pipeline import unet_preset_from_keys
+    from hummingbird_jax.convert.full_model import unet_preset_from_keys
 
     lines = (REFERENCE / f"keys_unet_{manifest}.tsv").read_text().splitlines()
     keys = [line.split("\t")[0] for line in lines if line.startswith("model.")]

@@ -5,7 +5,7 @@ import pytest
 
 from hummingbird_jax import cli, video_io
 from hummingbird_jax.commands.generate import slugify, unique_stems
-from hummingbird_jax.pipeline import TextToVideo
+from hummingbird_jax.inference import TextToVideo
 
 SMALL = ["--frames", "3", "--height", "64", "--width", "128", "--steps", "2"]
 
@@ -18,7 +18,7 @@ def test_generate_writes_playable_mp4_and_gif_per_prompt(tmp_path, capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("A corgi on the beach!\n\n   \nclouds over a lake\n", encoding="utf-8")
     out = tmp_path / "videos"
-    rc = cli.main(["generate", "a red fox", "--prompts-file", str(prompts), "--random-init", "tiny",
+    rc = cli.main(["generate", "a red fox", "--prompts-file", str(prompts), "--random-init", "tiny-0.7b",
                    "--batch-size", "2", "--seed", "3", "--out", str(out), *SMALL])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -33,7 +33,7 @@ def test_generate_writes_playable_mp4_and_gif_per_prompt(tmp_path, capsys):
     # The files hold what the library generates for the same seed. Random weights give noise-like
     # pictures whose colour H.264 (yuv420p) subsamples away, so compare brightness, and against a
     # different video of the same model as the yardstick.
-    bundle = TextToVideo.random_init("tiny", seed=3)
+    bundle = TextToVideo.random_init("tiny-0.7b", seed=3)
     kw = dict(steps=2, frames=3, height=64, width=128, seed=3)
     first_two = bundle.generate(["a red fox", "A corgi on the beach!"], **kw)
     third = bundle.generate(["clouds over a lake"], first_index=2, **kw)
@@ -54,13 +54,13 @@ def test_generate_writes_playable_mp4_and_gif_per_prompt(tmp_path, capsys):
     "argv,message",
     [
         (["a cat", "--checkpoint", "{tmp}/missing.ckpt"], "checkpoint not found"),
-        (["--random-init", "tiny"], "give a prompt or --prompts-file"),
+        (["--random-init", "tiny-0.7b"], "give a prompt or --prompts-file"),
         (["a cat"], "give --checkpoint PATH or --random-init PRESET"),
-        (["--prompts-file", "{tmp}/empty.txt", "--random-init", "tiny"], "has no prompts"),
-        (["--prompts-file", "{tmp}/nope.txt", "--random-init", "tiny"], "prompts file not found"),
-        (["a cat", "--random-init", "tiny", "--height", "100"], "height=100"),
-        (["a cat", "--random-init", "tiny", "--width", "520"], "width=520"),
-        (["a cat", "--random-init", "tiny", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--prompts-file", "{tmp}/empty.txt", "--random-init", "tiny-0.7b"], "has no prompts"),
+        (["--prompts-file", "{tmp}/nope.txt", "--random-init", "tiny-0.7b"], "prompts file not found"),
+        (["a cat", "--random-init", "tiny-0.7b", "--height", "100"], "height=100"),
+        (["a cat", "--random-init", "tiny-0.7b", "--width", "520"], "width=520"),
+        (["a cat", "--random-init", "tiny-0.7b", "--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )
 def test_bad_input_is_one_clear_error_before_any_compute(tmp_path, capsys, argv, message):
@@ -80,7 +80,7 @@ def test_output_names_are_readable_slugs_without_collisions():
 
 
 def test_teacher_samples_with_classifier_free_guidance():
-    bundle = TextToVideo.random_init("tiny", seed=1, teacher=True)
+    bundle = TextToVideo.random_init("tiny-0.7b", seed=1, teacher=True)
     assert bundle.unet_config.time_cond_proj_dim is None and bundle.num_noise_rows(2) == 2
     kw = dict(steps=2, frames=2, height=64, width=64, seed=0)
     timings = {}

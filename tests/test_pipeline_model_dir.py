@@ -12,7 +12,8 @@ from conftest import REFERENCE
 from hummingbird_jax import cli, model_dir, video_io
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.models.clip import CLIPTextConfig
-from hummingbird_jax.pipeline import TextToVideo, tiny_configs
+from hummingbird_jax import registry
+from hummingbird_jax.inference import TextToVideo
 
 TEXT_PREFIX, VAE_PREFIX = "cond_stage_model.model.", "first_stage_model."
 
@@ -81,7 +82,7 @@ def test_saved_pipeline_exports_back_to_the_official_tensors(full_checkpoint, tm
 
 
 def test_every_component_config_round_trips_through_the_manifest(tmp_path):
-    unet, vae, _ = tiny_configs()
+    unet, vae = registry.unet("tiny-0.7b", time_cond_proj_dim=registry.GUIDANCE_EMBED_DIM), registry.vae("tiny-f8")
     text = CLIPTextConfig(width=48, heads=4, layers=2)  # embed_dim None stays None
     for name, config in (("unet", unet), ("vae", vae), ("text_encoder", text),
                          ("text_projected", CLIPTextConfig(width=48, heads=4, layers=2, embed_dim=32))):

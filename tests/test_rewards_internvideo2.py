@@ -15,6 +15,7 @@ from safetensors.numpy import load_file
 
 from hummingbird_jax.convert.internvideo2 import ignored_patterns, internvideo2_manifest
 from hummingbird_jax.convert.rules import ConversionError
+from hummingbird_jax import registry
 from hummingbird_jax.models.internvideo2 import param_shapes
 from hummingbird_jax.rewards.base import RewardModel
 from hummingbird_jax.rewards.internvideo2 import (
@@ -22,7 +23,6 @@ from hummingbird_jax.rewards.internvideo2 import (
     InternVideo2Reward,
     params_from_torch,
     text_features,
-    tiny_config,
     video_features,
 )
 from hummingbird_jax.text.wordpiece import WordPieceTokenizer
@@ -129,7 +129,7 @@ def test_stage2_1b_parameters_match_official_manifest():
 
 
 def test_internvideo2_score_gradient_reaches_frames():
-    reward = InternVideo2Reward(tiny_config(num_frames=4))
+    reward = InternVideo2Reward(registry.reward_config("internvideo2", "tiny", 4))
     assert isinstance(reward, RewardModel)
     params = reward.init_params(jax.random.key(0))
     tokens = jnp.asarray(reward.tokenize(["a red car at night", "two dogs"]))

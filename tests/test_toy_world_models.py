@@ -7,6 +7,7 @@ import pytest
 
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import AutoencoderKL, init_vae_params
+from hummingbird_jax import registry
 from hummingbird_jax.toy_world.classifier import (ClassifierConfig, accuracy, chance_scores, label_scores,
                                                   train_classifier)
 from hummingbird_jax.toy_world.clips import rendered_clips
@@ -15,7 +16,6 @@ from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_sepa
                                                     init_text_encoder)
 from hummingbird_jax.toy_world.vae import normalise_latent_scale, toy_vae_config
 from hummingbird_jax.toy_world.world import ClipSpec, all_specs
-from hummingbird_jax.training.models import unet_config
 
 
 def test_classifier_reads_colour_and_motion_off_unseen_clips():
@@ -111,7 +111,7 @@ def test_fit_minimises_a_loss_keeps_an_ema_and_reports_chunks():
 def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_timesteps():
     from hummingbird_jax.toy_world.teacher import diffusion_loss
 
-    cfg = unet_config("tiny-teacher")
+    cfg = registry.unet("tiny-teacher")
     params = init_unet(cfg, jax.random.key(0), frames=2, height=8, width=8)
     batch = {"latents": jax.random.normal(jax.random.key(1), (8, 2, 8, 8, 4)),
              "context": jax.random.normal(jax.random.key(2), (8, 77, 32)), "fps": jnp.full((8,), 8)}

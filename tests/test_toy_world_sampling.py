@@ -6,11 +6,11 @@ import pytest
 
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import init_vae_params
+from hummingbird_jax import registry
 from hummingbird_jax.toy_world.clips import rendered_clips
 from hummingbird_jax.toy_world.sampling import SamplerSpec, cost, generate, temporal_consistency
 from hummingbird_jax.toy_world.vae import toy_vae_config
 from hummingbird_jax.toy_world.world import ClipSpec
-from hummingbird_jax.training.models import unet_config
 
 
 def test_temporal_consistency_separates_smooth_clips_from_noise():
@@ -20,7 +20,7 @@ def test_temporal_consistency_separates_smooth_clips_from_noise():
 
 
 def test_student_is_cheaper_than_teacher_and_sampler_counts_cfg_twice():
-    teacher, student = unet_config("tiny-teacher"), unet_config("tiny-student", time_cond_proj_dim=256)
+    teacher, student = registry.unet("tiny-teacher"), registry.unet("tiny-student", time_cond_proj_dim=256)
     shape = (8, 8, 8, 4)
     t = cost(teacher, SamplerSpec("ddim_cfg", 50), shape)
     s = cost(student, SamplerSpec("lcm", 4), shape)
@@ -32,7 +32,7 @@ def test_student_is_cheaper_than_teacher_and_sampler_counts_cfg_twice():
 
 
 def test_lcm_sampling_of_a_student_gives_decoded_videos():
-    cfg = unet_config("tiny-student", time_cond_proj_dim=256)
+    cfg = registry.unet("tiny-student", time_cond_proj_dim=256)
     params = init_unet(cfg, jax.random.key(0), frames=8, height=8, width=8)
     vae = init_vae_params(toy_vae_config(), jax.random.key(1))
     contexts = np.random.default_rng(0).standard_normal((2, 77, 32)).astype(np.float32)

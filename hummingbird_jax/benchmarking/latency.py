@@ -1,7 +1,7 @@
 """Latency of text-to-video generation, stage by stage: load, compile, text encoding, U-Net steps,
 VAE decode and end to end, with FLOPs, achieved TFLOP/s and peak memory.
 
-Every stage runs exactly as :class:`hummingbird_jax.pipeline.TextToVideo` runs it in ``hummingbird
+Every stage runs exactly as :class:`hummingbird_jax.inference.TextToVideo` runs it in ``hummingbird
 generate`` (one compiled program for the whole sampling loop, one for the VAE decode, the jitted text
 tower). Compilation is done and timed before any timed run; the persistent compilation cache is on by
 default, so a second process reports the cache-hit compile time. Each timed run is one whole
@@ -19,7 +19,7 @@ and reports the JAX/PyTorch step-time ratio::
     hummingbird bench latency --model hb-0.7b --random-init                        # 16x320x512, 4 steps
     hummingbird bench latency --model vc2 --random-init --dtype bfloat16           # 50-step CFG teacher
     hummingbird bench latency --checkpoint converted_dir --repeats 5
-    python -m benchmarks.latency --model tiny --random-init --frames 2 --height 64 --width 64
+    python -m benchmarks.latency --model tiny-0.7b --random-init --frames 2 --height 64 --width 64
 
 Writes ``<out>/latency_<model>_<frames>x<height>x<width>_<steps>steps_<dtype>_<backend>.{json,md}``.
 """
@@ -32,9 +32,10 @@ import resource
 import statistics
 import time
 
+from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report
+from hummingbird_jax.inference import TextToVideo
 
-MODELS = ("hb-0.7b", "hb-0.9b", "vc2", "tiny")
 DEFAULT_PROMPT = "a corgi running on the beach at sunset"
 DEFAULT_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
                              "hummingbird-jax", "jax-compilation-cache")
@@ -45,9 +46,9 @@ class BenchmarkError(ValueError):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=MODELS,
-                   help="preset: hb-0.7b, hb-0.9b (LCM students), vc2 (50-step CFG teacher), tiny (smoke runs); "
-                   "with --checkpoint only a label (vc2 samples as the teacher)")
+    p.add_argument("--model", choices=list(registry.UNETS),
+                   help="a U-Net of the registry: hb-0.7b, hb-0.9b (LCM students), vc2 (50-step CFG teacher), "
+                   "tiny-0.7b (smoke runs) …; with --checkpoint only a label (vc2 samples as the teacher)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--random-init", action="store_true", help="random weights for --model (no download)")
     source.add_argument("--checkpoint", help="official full checkpoint or converted JAX model directory")
@@ -55,8 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--height", type=int, default=320)
     p.add_argument("--width", type=int, default=512)
-    p.add_argument("--steps", type=int, help="sampling steps (default 4; 50 for the teacher)")
-    p.add_argument("--guidance", type=float, help="guidance scale (default 7.5; 12 for the teacher)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the model's sampler's)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the model's sampler's)")
     p.add_argument("--batch", type=int, default=1, help="prompts per generation")
     p.add_argument("--fps", type=int, default=8)
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
@@ -81,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check_arguments(args) -> None:
     """Everything checkable before loading or compiling."""
     if args.random_init and args.model is None:
-        raise BenchmarkError("--random-init needs --model (hb-0.7b, hb-0.9b, vc2 or tiny)")
+        raise BenchmarkError(f"--random-init needs --model ({', '.join(registry.UNETS)})")
     if args.checkpoint is not None and not os.path.exists(args.checkpoint):
         raise BenchmarkError(f"checkpoint not found: {args.checkpoint}")
     for name in ("frames", "batch", "fps", "vae_chunk", "repeats"):
@@ -127,9 +128,7 @@ def setup_compilation_cache(directory: str | None) -> None:
 
 
 def load_bundle(args):
-    from hummingbird_jax.pipeline import TextToVideo
-
-    teacher = args.model == "vc2"
+    teacher = args.model is not None and registry.unet_entry(args.model).is_teacher
     if args.random_init:
         return TextToVideo.random_init(args.model, seed=args.seed, teacher=teacher, dtype=args.dtype)
     if os.path.isdir(args.checkpoint):
@@ -241,8 +240,8 @@ def run(args) -> dict:
     load_s = time.perf_counter() - begin
     label = args.model or os.path.basename(os.path.normpath(args.checkpoint))
     teacher = bundle.teacher
-    steps = args.steps or (50 if teacher else 4)
-    guidance = args.guidance if args.guidance is not None else (12.0 if teacher else 7.5)
+    steps = args.steps or bundle.default_sampler.steps
+    guidance = args.guidance if args.guidance is not None else bundle.default_sampler.guidance
     prompts = [args.prompt] if args.batch == 1 else [f"{args.prompt}, take {i + 1}" for i in range(args.batch)]
     params = {name: count_params(tree) for name, tree in bundle.params.items()}
     log(f"loaded {label} ({'teacher DDIM + CFG' if teacher else 'LCM student'}, "
@@ -299,7 +298,7 @@ def run(args) -> dict:
         stages[name]["tflops_per_s"] = flops[flop_key] / stages[name]["median_s"] / 1e12
 
     result = {
-        "what": "text-to-video generation latency by stage (hummingbird_jax.pipeline.TextToVideo)",
+        "what": "text-to-video generation latency by stage (hummingbird_jax.inference.TextToVideo)",
         "setup": {"model": label, "source": "random-init" if args.random_init else os.path.abspath(args.checkpoint),
                   "teacher": teacher, "sampler": "DDIM + classifier-free guidance" if teacher else "LCM multistep",
                   "steps": steps, "guidance": guidance, "batch": args.batch, "frames": args.frames,

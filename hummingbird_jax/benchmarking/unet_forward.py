@@ -47,8 +47,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report
 from hummingbird_jax.convert.unet import unet_to_torch
+from hummingbird_jax.errors import ConfigError
 from hummingbird_jax.models.attention import IMPLEMENTATIONS, backend_kind
 from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes
 from hummingbird_jax.models.unet_stats import count_params, forward_flops
@@ -62,20 +64,21 @@ _OFFICIAL_SUBDIR = os.path.join("acceleration", "t2v-turbo")
 
 # ---- model, weights and inputs ---------------------------------------------------------------------
 def build_config(args) -> UNet3DConfig:
-    """The preset at the requested width; ``time_cond_proj_dim`` 256 for the distilled students."""
+    """The registry's U-Net at the requested width; the guidance projection for the distilled students."""
+    try:
+        entry = registry.unet_entry(args.model)
+    except ConfigError as err:
+        raise SystemExit(f"unet_forward: {err}") from None
     if args.width_scale is not None:
         channels = int(round(FULL_MODEL_CHANNELS * args.width_scale))
     else:
         channels = args.model_channels
     cond = args.time_cond_proj_dim
     if cond is None:
-        cond = None if args.model in ("vc2", "vc2_teacher") else 256
+        cond = None if entry.is_teacher else registry.GUIDANCE_EMBED_DIM
     overrides = dict(model_channels=channels, num_head_channels=args.head_channels, context_dim=args.context_dim,
                      time_cond_proj_dim=cond or None, dtype=args.dtype, param_dtype=args.dtype)
-    try:
-        return UNet3DConfig.preset(args.model, **overrides)
-    except ValueError as err:
-        raise SystemExit(f"unet_forward: {err}") from None
+    return entry.build(**overrides)
 
 
 def random_params(cfg: UNet3DConfig, seed: int = 0):
@@ -330,7 +333,7 @@ def default_name(args, cfg: UNet3DConfig) -> str:
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="hb-0.7b", help="U-Net preset: vc2, hb-0.9b or hb-0.7b")
+    ap.add_argument("--model", default="hb-0.7b", help=f"a U-Net of the registry ({', '.join(registry.UNETS)})")
     width = ap.add_mutually_exclusive_group()
     width.add_argument("--model-channels", type=int, default=64, help="base width (320 = released; default 64)")
     width.add_argument("--width-scale", type=float, default=None, help="base width as a fraction of 320")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from hummingbird_jax.cli import CommandError
+from hummingbird_jax.inference import TextToVideo, check_generation_args
 
 _DIMENSIONS_HELP = ("subject_consistency, background_consistency, temporal_flickering, aesthetic_quality, "
                     "temporal_style, overall_consistency")
@@ -61,7 +62,6 @@ def _generate(args) -> list[tuple[str, str]]:
     from hummingbird_jax import video_io
     from hummingbird_jax.evaluation.prompts import read_prompt_list, video_name
     from hummingbird_jax.evaluation.runner import clock
-    from hummingbird_jax.pipeline import TextToVideo, check_generation_args
 
     if not args.prompts:
         raise CommandError("--generate needs --prompts (a text file or vbench:DIM)")

@@ -6,9 +6,11 @@ import re
 import time
 from pathlib import Path
 
+from hummingbird_jax import registry
 from hummingbird_jax.cli import CommandError
+from hummingbird_jax.inference import TextToVideo, check_generation_args
 
-_PRESETS = ("hb-0.7b", "hb-0.9b", "vc2", "tiny")
+_STUDENT, _TEACHER = registry.STUDENT_SAMPLER, registry.TEACHER_SAMPLER
 
 
 def register(subparsers) -> None:
@@ -24,17 +26,18 @@ def register(subparsers) -> None:
     source.add_argument("--checkpoint", type=Path,
                         help="official full checkpoint (.ckpt/.pt/.safetensors) or a converted JAX directory "
                         "('hummingbird convert torch-to-jax' of a full checkpoint)")
-    source.add_argument("--random-init", choices=_PRESETS, metavar="PRESET",
-                        help=f"random weights for a preset ({', '.join(_PRESETS)}): smoke runs, benchmarks")
+    source.add_argument("--random-init", choices=list(registry.UNETS), metavar="PRESET",
+                        help=f"random weights for a U-Net with its VAE and text tower ({', '.join(registry.UNETS)}): "
+                        "smoke runs, benchmarks")
     p.add_argument("--config", help="the checkpoint's YAML, or a preset name (default: recognised from its keys)")
     p.add_argument("--teacher", action="store_true",
                    help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance")
-    p.add_argument("--steps", type=int, help="sampling steps (default 4; 50 with --teacher)")
+    p.add_argument("--steps", type=int, help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} with --teacher)")
     p.add_argument("--frames", type=int, default=16, help="frames per video (default %(default)s)")
     p.add_argument("--height", type=int, default=320, help="height in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--width", type=int, default=512, help="width in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--fps", type=int, default=8, help="fps conditioning and output frame rate (default %(default)s)")
-    p.add_argument("--guidance", type=float, help="guidance scale (default 7.5; 12 with --teacher)")
+    p.add_argument("--guidance", type=float, help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts per model call (default %(default)s)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
@@ -80,8 +83,6 @@ def read_prompts(args) -> list[str]:
 
 def validate(args) -> list[str]:
     """Everything checkable before loading or compiling anything."""
-    from hummingbird_jax.pipeline import check_generation_args
-
     prompts = read_prompts(args)
     if args.checkpoint is None and args.random_init is None:
         raise CommandError("give --checkpoint PATH or --random-init PRESET")
@@ -110,8 +111,6 @@ def validate(args) -> list[str]:
 
 
 def load(args):
-    from hummingbird_jax.pipeline import TextToVideo
-
     if args.random_init is not None:
         return TextToVideo.random_init(args.random_init, seed=args.seed, teacher=args.teacher, dtype=args.dtype)
     if args.checkpoint.is_dir():
@@ -131,7 +130,7 @@ def run(args) -> int:
     except (ValueError, KeyError, FileNotFoundError) as err:  # unreadable checkpoint, directory or config
         raise CommandError(str(err)) from None
     timings = {"load": time.perf_counter() - start}
-    steps = args.steps or (50 if bundle.teacher else 4)
+    steps = args.steps or bundle.default_sampler.steps
     mode = "teacher DDIM + CFG" if bundle.teacher else "LCM student"
     factor = bundle.vae_config.downsample_factor  # the latent is height / 8; the VAE decides the pixels
     height, width = args.height // 8 * factor, args.width // 8 * factor

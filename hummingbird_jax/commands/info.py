@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+from hummingbird_jax import registry
+from hummingbird_jax.inference import check_generation_args
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("info", help="parameters, breakdown and FLOPs of a U-Net (no weights needed)")
@@ -31,7 +34,7 @@ def resolve_unet_config(model: str, time_cond: bool = False):
         if entry is None:
             raise CommandError(f"{model}: converted directory has no 'unet' component")
         return _from_jsonable(entry["config_type"], entry["config"])
-    overrides = {"time_cond_proj_dim": 256} if time_cond else {}
+    overrides = {"time_cond_proj_dim": registry.GUIDANCE_EMBED_DIM} if time_cond else {}
     if model.endswith((".yaml", ".yml")):
         if not os.path.isfile(model):
             raise CommandError(f"config file not found: {model}")
@@ -47,15 +50,14 @@ def resolve_unet_config(model: str, time_cond: bool = False):
         raise CommandError(f"{model}: is a file but neither an official YAML (.yaml) nor a converted model "
                            "directory (expected a preset name, a .yaml or a directory)")
     try:
-        return UNet3DConfig.preset(model, **overrides)
-    except ValueError as err:
+        return registry.unet(model, **overrides)
+    except ConfigError as err:
         raise CommandError(str(err)) from None
 
 
 def run(args) -> int:
     from hummingbird_jax.cli import CommandError
     from hummingbird_jax.models.unet_stats import forward_flops, parameter_breakdown
-    from hummingbird_jax.pipeline import check_generation_args
 
     try:  # the sizes generate accepts, so info never describes a run that cannot happen
         check_generation_args(1, args.frames, args.height, args.width, 8)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from hummingbird_jax import registry
 from hummingbird_jax.convert.unet import UNET_PREFIX, unet_from_torch, unet_to_torch
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
@@ -64,8 +65,8 @@ def unet_config_for_checkpoint(state_dict: Mapping[str, np.ndarray], config: str
     cond = time_cond_dim_from_state_dict(state_dict)
     if config is not None and str(config).endswith((".yaml", ".yml")):
         return UNet3DConfig.from_lvdm_yaml(str(config), time_cond_proj_dim=cond)
-    return UNet3DConfig.preset(str(config) if config is not None else unet_preset_from_keys(state_dict),
-                               time_cond_proj_dim=cond)
+    return registry.unet(str(config) if config is not None else unet_preset_from_keys(state_dict),
+                         time_cond_proj_dim=cond)
 
 
 def convert_checkpoint(state_dict: Mapping[str, np.ndarray], *, unet_config: UNet3DConfig | None = None,

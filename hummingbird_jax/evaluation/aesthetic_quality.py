@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 
+from hummingbird_jax import registry
 from hummingbird_jax.evaluation.backbones import ImageTower, load_linear_head, openai_clip_tower
 from hummingbird_jax.evaluation.dimension import Dimension, Video
 from hummingbird_jax.evaluation.transforms import clip_transform
-from hummingbird_jax.models.clip import CLIPVisionConfig
 
 __all__ = ["WEIGHTS", "HEAD_WEIGHTS", "AestheticModel", "aesthetic_from_features", "score", "DIMENSION"]
 
@@ -39,7 +39,7 @@ def score(model: AestheticModel, video: Video) -> dict:
 
 
 def _load(weights_dir: str) -> AestheticModel:
-    tower = openai_clip_tower(os.path.join(weights_dir, WEIGHTS), CLIPVisionConfig.openai_vit_l_14())
+    tower = openai_clip_tower(os.path.join(weights_dir, WEIGHTS), registry.backbone("openai-vit-l-14"))
     weight, bias = load_linear_head(os.path.join(weights_dir, HEAD_WEIGHTS))
     if weight.shape[0] != tower.embed_dim:
         raise ValueError(f"{HEAD_WEIGHTS}: head takes {weight.shape[0]} features, {WEIGHTS} gives {tower.embed_dim}")

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hummingbird_jax import registry
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual
 from hummingbird_jax.models.clip import CLIPVisionConfig, CLIPVisionEncoder
@@ -41,7 +42,7 @@ class ImageTower:
 
 
 def dino_tower(path: str, cfg: CLIPVisionConfig | None = None) -> ImageTower:
-    cfg = cfg or CLIPVisionConfig.dino_vit_b_16()
+    cfg = cfg or registry.backbone("dino-vit-b-16")
     return ImageTower(cfg, load_dino(path, cfg))
 
 

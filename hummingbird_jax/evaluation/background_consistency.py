@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
+from hummingbird_jax import registry
 from hummingbird_jax.evaluation.backbones import openai_clip_tower
 from hummingbird_jax.evaluation.consistency import frame_consistency, pooled_mean
 from hummingbird_jax.evaluation.dimension import Dimension, Video
 from hummingbird_jax.evaluation.transforms import clip_transform
-from hummingbird_jax.models.clip import CLIPVisionConfig
 
 __all__ = ["WEIGHTS", "features", "score", "DIMENSION"]
 
@@ -29,7 +29,7 @@ def score(tower, video: Video) -> dict:
 DIMENSION = Dimension(
     name="background_consistency",
     needs=(WEIGHTS,),
-    load=lambda weights_dir: openai_clip_tower(os.path.join(weights_dir, WEIGHTS), CLIPVisionConfig.openai_vit_b_32()),
+    load=lambda weights_dir: openai_clip_tower(os.path.join(weights_dir, WEIGHTS), registry.backbone("openai-vit-b-32")),
     score=score,
     aggregate=lambda results: pooled_mean([(r["score"], r["pairs"]) for r in results]),
 )

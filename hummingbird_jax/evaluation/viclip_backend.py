@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hummingbird_jax import registry
 from hummingbird_jax.evaluation.viclip_dimension import ViCLIPScorer
 from hummingbird_jax.rewards.viclip import ViCLIPConfig, text_features, video_features
 from hummingbird_jax.convert.viclip import load_viclip
@@ -28,5 +29,5 @@ def viclip_scorer(params: Any, cfg: ViCLIPConfig) -> ViCLIPScorer:
 
 def load_viclip_scorer(path: str, cfg: ViCLIPConfig | None = None) -> ViCLIPScorer:
     """From ``ViClip-InternVid-10M-FLT.pth`` (default config ViCLIP-L/14, 8 frames)."""
-    cfg = cfg or ViCLIPConfig.vit_l14()
+    cfg = cfg or registry.backbone("viclip-vit-l14")
     return viclip_scorer(load_viclip(path, cfg), cfg)

@@ -75,7 +75,7 @@ class UNet3DConfig:
     def replace(self, **changes: Any) -> "UNet3DConfig":
         return dataclasses.replace(self, **changes)
 
-    # ---- presets -------------------------------------------------------------------------
+    # ---- the released U-Nets (named in hummingbird_jax.registry) -------------------------------
     @classmethod
     def vc2_teacher(cls, time_cond_proj_dim: int | None = None, **overrides) -> "UNet3DConfig":
         """VideoCrafter2: 2 ResBlocks per level and a middle block (1.41B parameters)."""
@@ -90,18 +90,6 @@ class UNet3DConfig:
     def hummingbird_0_7b(cls, time_cond_proj_dim: int | None = None, **overrides) -> "UNet3DConfig":
         """Half the blocks per level and no middle block (0.77B parameters)."""
         return cls(num_res_blocks=1, use_middle_block=False, time_cond_proj_dim=time_cond_proj_dim, **overrides)
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> "UNet3DConfig":
-        """Look a preset up by CLI name: ``vc2``, ``hb-0.9b``, ``hb-0.7b`` (or the method names)."""
-        table = {
-            "vc2": cls.vc2_teacher, "vc2_teacher": cls.vc2_teacher,
-            "hb-0.9b": cls.hummingbird_0_9b, "hummingbird_0_9b": cls.hummingbird_0_9b,
-            "hb-0.7b": cls.hummingbird_0_7b, "hummingbird_0_7b": cls.hummingbird_0_7b,
-        }
-        if name not in table:
-            raise ValueError(f"unknown U-Net preset {name!r}; expected one of {sorted(table)}")
-        return table[name](**overrides)
 
     @classmethod
     def from_lvdm_yaml(cls, path: str, **overrides) -> "UNet3DConfig":

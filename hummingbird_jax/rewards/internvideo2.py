@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from hummingbird_jax.convert.internvideo2 import load_internvideo2, params_from_torch
-from hummingbird_jax.models.bert import BertConfig
 from hummingbird_jax.models.internvideo2 import (
     InternVideo2Config,
     init_params,
@@ -25,7 +24,6 @@ from hummingbird_jax.models.internvideo2 import (
     text_features,
     video_features,
 )
-from hummingbird_jax.models.internvideo2_vision import InternVideo2VisionConfig
 from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text.wordpiece import WordPieceTokenizer, character_vocabulary
 
@@ -38,7 +36,6 @@ __all__ = [
     "IMAGENET_STD",
     "resize_crop_min_size",
     "InternVideo2Reward",
-    "tiny_config",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # reward_fn.ViCLIP_NORMALIZE
@@ -70,15 +67,6 @@ def random_crop_offset(rng: jax.Array, frames_shape: tuple, size: int) -> tuple:
     new_h, new_w = round(h * scale), round(w * scale)
     k_top, k_left = jax.random.split(rng)
     return (jax.random.randint(k_top, (), 0, new_h - size + 1), jax.random.randint(k_left, (), 0, new_w - size + 1))
-
-
-def tiny_config(num_frames: int = 4) -> InternVideo2Config:
-    """A few-thousand-parameter model of the same structure for CPU smoke runs (character vocabulary)."""
-    vision = InternVideo2VisionConfig(img_size=28, patch_size=7, embed_dim=32, depth=2, num_heads=4,
-                                      num_frames=num_frames, attn_pool_num_heads=4, clip_embed_dim=24)
-    bert = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                      vocab_size=len(character_vocabulary()), max_position_embeddings=64)
-    return InternVideo2Config(vision, bert, embed_dim=16, fusion_layer=2)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ from hummingbird_jax.toy_world.classifier import ClassifierConfig
 from hummingbird_jax.toy_world.dataset import WorldConfig
 from hummingbird_jax.toy_world.reward import RewardTrainConfig
 from hummingbird_jax.toy_world.teacher import TeacherTrainConfig
+from hummingbird_jax.toy_world.text_encoder import TOY_TEXT
 from hummingbird_jax.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
 from hummingbird_jax.training.config import common
 
@@ -39,7 +40,7 @@ def distillation_config(loss: str, variant: str, steps: dict[str, int]):
     c = common(loss)
     c.total_steps, c.checkpoint_every, c.log_every = steps[variant], 50, 1
     c.async_checkpoints = False
-    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=TOY_VAE, text="tiny-16", weights=""))
+    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=TOY_VAE, text=TOY_TEXT, weights=""))
     c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
     c.data.update(dict(source="clips", path="", batch_size=2 if variant == "smoke" else 8, frames=world.frames,
                        size=world.size, max_stride=1, latent_size=latent_size(world.size), num_workers=0))

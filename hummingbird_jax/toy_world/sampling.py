@@ -4,12 +4,13 @@
 * stage-1 student: DDIM without a CFG pass (it learned the guided noise);
 * stage-2 student: LCM multistep sampling with the guidance embedding ``w`` and no CFG pass.
 
-The toy models are trained on the plain latent, so VC2's ``scale_arr`` correction is off.
+The toy models are trained on the plain latent, so VC2's ``scale_arr`` correction is off (the
+:class:`~hummingbird_jax.diffusion.sampling.SamplerSpec` default). Sampling itself is
+:func:`hummingbird_jax.diffusion.sampling.make_sampler`, as in inference and training.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 
@@ -17,58 +18,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax.diffusion.samplers import ddim_sample, lcm_sample, lcm_timesteps
-from hummingbird_jax.diffusion.schedule import guidance_embedding
-from hummingbird_jax.models.unet3d import UNet3D
+from hummingbird_jax.diffusion.sampling import SamplerSpec, make_sampler
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.unet_stats import count_params, forward_flops
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents
-from hummingbird_jax.training.models import GUIDANCE_EMBED_DIM
-
-METHODS = ("ddim_cfg", "ddim", "lcm")
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerSpec:
-    method: str
-    steps: int
-    guidance: float = 7.5
-    fps: int = 8
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"sampler method {self.method!r}; expected one of {METHODS}")
-
-    @property
-    def unet_calls(self) -> int:
-        """U-Net forwards per video (a CFG step runs the batch twice)."""
-        return self.steps * (2 if self.method == "ddim_cfg" else 1)
 
 
 def sample_latents(cfg: UNet3DConfig, params, spec: SamplerSpec, context, uncond, noise_key, latent_shape):
     """Latents ``(B, *latent_shape)`` for contexts ``(B, L, D)``; ``uncond (L, D)``."""
-    b = context.shape[0]
-    model = UNet3D(cfg)
-    x_t = jax.random.normal(noise_key, (b, *latent_shape), jnp.float32)
-    step_key = jax.random.fold_in(noise_key, 1)
-    if spec.method == "lcm":
-        w = guidance_embedding(jnp.full((b,), spec.guidance), GUIDANCE_EMBED_DIM)
-
-        def model_fn(x, t):
-            return model.apply({"params": params}, x, t, context, fps=spec.fps, timestep_cond=w)
-
-        return lcm_sample(model_fn, x_t, lcm_timesteps(spec.steps), step_key)
-    if spec.method == "ddim":
-        def model_fn(x, t):
-            return model.apply({"params": params}, x, t, context, fps=spec.fps)
-
-        return ddim_sample(model_fn, x_t, step_key, num_steps=spec.steps, guidance_scale=None, use_scale=False)
-    both = jnp.concatenate([context, jnp.broadcast_to(uncond, context.shape)])
-
-    def model_fn(x, t):
-        return model.apply({"params": params}, x, t, both, fps=spec.fps)
-
-    return ddim_sample(model_fn, x_t, step_key, num_steps=spec.steps, guidance_scale=spec.guidance, use_scale=False)
+    x_t = jax.random.normal(noise_key, (context.shape[0], *latent_shape), jnp.float32)
+    return make_sampler(cfg, spec)(params, context, uncond, x_t, jax.random.fold_in(noise_key, 1))
 
 
 @functools.partial(jax.jit, static_argnums=2)

@@ -18,8 +18,8 @@ import optax
 from hummingbird_jax.diffusion.schedule import NUM_TRAIN_TIMESTEPS, add_noise, alphas_cumprod
 from hummingbird_jax.models.unet3d import UNet3D, init_unet
 from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax import registry
 from hummingbird_jax.toy_world.fitting import fit
-from hummingbird_jax.training.models import unet_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class TeacherTrainConfig:
 
 def toy_teacher_config() -> UNet3DConfig:
     """The engine's ``tiny-teacher``: VC2's block structure (2 res blocks per level, middle block)."""
-    return unet_config("tiny-teacher")
+    return registry.unet("tiny-teacher")
 
 
 def diffusion_loss(params, cfg: UNet3DConfig, batch: dict, rng, uncond, uncond_prob: float,

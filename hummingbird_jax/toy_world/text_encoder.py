@@ -1,4 +1,4 @@
-"""The frozen text encoder: the engine's ``tiny-16`` OpenCLIP text tower (16-token context) with
+"""The frozen text encoder: the engine's ``tiny-w32-16tok`` OpenCLIP text tower (16-token context) with
 random, seeded weights whose word embeddings are scaled up.
 
 Why the two changes from a plain random tower: the U-Net reads captions through cross-attention, and
@@ -18,15 +18,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hummingbird_jax import registry
 from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.text import tokenize
-from hummingbird_jax.training.models import text_config
 
 WORD_EMBEDDING_SCALE = 30.0
 
+TOY_TEXT = "tiny-w32-16tok"
+
 
 def toy_text_config() -> CLIPTextConfig:
-    return text_config("tiny-16")
+    return registry.text_tower(TOY_TEXT)
 
 
 def init_text_encoder(seed: int = 2):

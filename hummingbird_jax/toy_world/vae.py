@@ -18,10 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hummingbird_jax.models.vae import (AutoencoderKL, VAEConfig, decode_video_latents, encode_video_latents,
-                                        init_vae_params)
+from hummingbird_jax import registry
+from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, decode_video_latents, encode_video_latents, init_vae_params
 from hummingbird_jax.toy_world.fitting import fit
-from hummingbird_jax.training.models import vae_config
 
 
 TOY_VAE = "tiny-f4"
@@ -38,7 +37,7 @@ class VAETrainConfig:
 
 def toy_vae_config() -> VAEConfig:
     """The training engine's ``tiny-f4`` VAE (so ``models.vae='tiny-f4'`` loads these weights)."""
-    return vae_config(TOY_VAE)
+    return registry.vae(TOY_VAE)
 
 
 def _loss(params, cfg, images, rng, kl_weight):

@@ -22,7 +22,12 @@ import inspect
 import jax
 import jax.numpy as jnp
 
-from hummingbird_jax.diffusion.samplers import classifier_free_guidance, ddim_solver_schedule, ddim_solver_step
+from hummingbird_jax.diffusion.samplers import (
+    VC2_GUIDANCE_SCALE,
+    classifier_free_guidance,
+    ddim_solver_schedule,
+    ddim_solver_step,
+)
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
@@ -35,7 +40,8 @@ from hummingbird_jax.diffusion.schedule import (
 from hummingbird_jax.models.clip import CLIPTextEncoder
 from hummingbird_jax.models.unet3d import UNet3D
 from hummingbird_jax.models.vae import decode_video_latents, encode_video_latents
-from hummingbird_jax.training.models import GUIDANCE_EMBED_DIM, ModelSet
+from hummingbird_jax.registry import GUIDANCE_EMBED_DIM
+from hummingbird_jax.training.models import ModelSet
 from hummingbird_jax.training.trainable import TrainableSpec, student_params
 
 
@@ -44,7 +50,7 @@ class DistillSettings:
     """Stage 1: CFG scale of the teacher target; VC2's ``scale_arr`` signal rescale (off by default:
     the released stage-1 code noises the plain latent)."""
 
-    guidance_scale: float = 12.0
+    guidance_scale: float = VC2_GUIDANCE_SCALE
     use_scale_arr: bool = False
 
 

@@ -1,8 +1,9 @@
 """The models of a training run, named in the experiment config and resolved here.
 
 A run has a student U-Net (trained), a frozen teacher U-Net, a frozen VAE and text encoder, and for
-stage 2 any number of frozen reward models. The config names each by preset (``vc2``, ``hb-0.7b``,
-``sd-kl-f8``, ``vit-h-14``, ``stage2-1b``, or ``tiny-*`` for CPU smoke runs) and says where the weights
+stage 2 any number of frozen reward models. The config names each as :mod:`hummingbird_jax.registry`
+does (``vc2``, ``hb-0.7b``, ``sd-kl-f8``, ``vit-h-14``, ``stage2-1b``, or ``tiny-*`` for CPU smoke runs)
+and says where the weights
 come from: a converted model directory (``hummingbird convert torch-to-jax``), a reward checkpoint
 file, or ``random`` (shape-only runs, tests and benchmarks).
 """
@@ -18,120 +19,39 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax.models.clip import CLIPConfig, CLIPTextConfig, CLIPTextEncoder, CLIPVisionConfig
+from hummingbird_jax import registry
+from hummingbird_jax.errors import ConfigError
+from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig
-from hummingbird_jax.rewards import HPSv2Reward, RewardModel
-from hummingbird_jax.rewards.internvideo2 import InternVideo2Config, InternVideo2Reward
-from hummingbird_jax.rewards.internvideo2 import tiny_config as internvideo2_tiny_config
+from hummingbird_jax.rewards import HPSv2Reward, InternVideo2Reward, RewardModel, ViCLIPReward
 
-GUIDANCE_EMBED_DIM = 256  # T2V-Turbo's time_cond_proj input width
 RANDOM = "random"
-
-# Tiny shapes for 2-core CPU runs (compiling dominates there): one U-Net level of 32 channels with attention,
-# GroupNorm in 8 groups of 4 channels (32 groups would erase every channel's per-frame mean, and with it
-# a clip's colours: a toy teacher trained that way reached 0.056 eps-MSE in 400 steps against 0.036).
-# VC2's block structure at toy width, without its ``init_attn`` (``addition_attention=False``, a VC2 flag): its
-# 8 heads make it 4× the model's width, 38 % of a training step's FLOPs and ~19 % of its time on a CPU.
-_TINY_UNET = dict(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
-                  context_dim=32, temporal_length=4, norm_groups=8, addition_attention=False)
-_TINY_TEXT = CLIPTextConfig(width=32, heads=2, layers=2)
-# Short prompts (the toy world's captions are at most 13 tokens with SOT and EOT): a 16-token context keeps padding
-# states from outnumbering the words the U-Net has to read.
-_TINY_TEXT_16 = dataclasses.replace(_TINY_TEXT, context_length=16)
-
-
-def unet_config(name: str, **overrides) -> UNet3DConfig:
-    """``vc2`` / ``hb-0.9b`` / ``hb-0.7b`` presets, or ``tiny-teacher`` (2 res blocks per level, middle
-    block) and ``tiny-student`` (1 res block, no middle block: the 0.7B's shape at toy width)."""
-    if name == "tiny-teacher":
-        return UNet3DConfig(num_res_blocks=2, use_middle_block=True, **{**_TINY_UNET, **overrides})
-    if name == "tiny-student":
-        return UNet3DConfig(num_res_blocks=1, use_middle_block=False, **{**_TINY_UNET, **overrides})
-    try:
-        return UNet3DConfig.preset(name, **overrides)
-    except ValueError as err:
-        raise ValueError(f"{err} (or tiny-teacher, tiny-student)") from None
-
-
-def vae_config(name: str, **overrides) -> VAEConfig:
-    """``sd-kl-f8`` (the real VAE), ``tiny`` (32 channels, downsampling ×2) or ``tiny-f4`` (×4)."""
-    if name == "sd-kl-f8":
-        return VAEConfig.sd_kl_f8(**overrides)
-    if name == "tiny":
-        return VAEConfig(ch=32, ch_mult=(1, 2), num_res_blocks=1, **overrides)
-    if name == "tiny-f4":
-        return VAEConfig(ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, **overrides)
-    raise ValueError(f"unknown VAE {name!r}; expected sd-kl-f8, tiny or tiny-f4")
-
-
-def text_config(name: str) -> CLIPTextConfig:
-    """``vit-h-14`` (OpenCLIP's text tower, VideoCrafter2's conditioner), ``tiny`` or ``tiny-16``
-    (the tiny tower with a 16-token context)."""
-    if name == "vit-h-14":
-        return CLIPTextConfig.vit_h_14()
-    if name == "tiny":
-        return _TINY_TEXT
-    if name == "tiny-16":
-        return _TINY_TEXT_16
-    raise ValueError(f"unknown text encoder {name!r}; expected vit-h-14, tiny or tiny-16")
 
 
 def reward_model(kind: str, size: str, dtype: str, remat: bool, *, frames: int = 8, vocab: str = "") -> RewardModel:
-    """A frozen reward scorer. ``hpsv2`` is HPSv2.1 (ViT-H-14 at ``size='vit-h-14'``), ``internvideo2``
-    InternVideo2-Stage2 (``stage2-1b``; ``vocab`` is BERT's ``vocab.txt``) and ``viclip`` ViCLIP
-    (``vit-l14``), each also at ``size='tiny'`` (random-weight smoke runs); the video rewards see
-    ``frames`` frames. Any other :class:`RewardModel` is named by import path,
-    ``'package.module:ClassName'``, and built with its defaults (so a project's own reward enters a
-    config without touching the engine)."""
+    """A frozen reward scorer of the registry: ``hpsv2`` (HPSv2.1), ``internvideo2`` (InternVideo2-Stage2;
+    ``vocab`` is BERT's ``vocab.txt``) or ``viclip`` (ViCLIP), at a ``size`` the registry names (each also
+    ``tiny``, random-weight smoke runs); the video rewards see ``frames`` frames. Any other
+    :class:`RewardModel` is named by import path, ``'package.module:ClassName'``, and built with its
+    defaults (so a project's own reward enters a config without touching the engine)."""
     if ":" in kind:
         return _imported_reward(kind)
+    if kind not in registry.REWARDS:
+        raise ConfigError(f"unknown reward kind {kind!r}; expected {', '.join(registry.REWARDS)} or "
+                          "'package.module:ClassName'")
+    config = registry.reward_config(kind, size, frames)
+    if kind == "hpsv2":
+        return HPSv2Reward(config, dtype=jnp.dtype(dtype), remat=remat)
     if kind == "internvideo2":
-        return _internvideo2_reward(size, dtype, remat, frames, vocab)
-    if kind == "viclip":
-        return _viclip_reward(size, dtype, remat, frames)
-    if kind != "hpsv2":
-        raise ValueError(f"unknown reward kind {kind!r}; expected hpsv2, internvideo2, viclip or "
-                         "'package.module:ClassName'")
-    if size == "vit-h-14":
-        config = CLIPConfig.vit_h_14()
-    elif size == "tiny":
-        config = CLIPConfig(embed_dim=16, vision=CLIPVisionConfig(width=32, layers=2, heads=2, patch_size=8,
-                                                                  image_size=32), text=_TINY_TEXT)
-    else:
-        raise ValueError(f"unknown reward size {size!r}; expected vit-h-14 or tiny")
-    return HPSv2Reward(config, dtype=jnp.dtype(dtype), remat=remat)
-
-
-def _internvideo2_reward(size: str, dtype: str, remat: bool, frames: int, vocab: str) -> RewardModel:
-    if size == "stage2-1b":
-        config = InternVideo2Config.stage2_1b(num_frames=frames)
-    elif size == "tiny":
-        config = internvideo2_tiny_config(num_frames=frames)
-    else:
-        raise ValueError(f"unknown internvideo2 reward size {size!r}; expected stage2-1b or tiny")
-    if vocab and not os.path.isfile(vocab):
-        raise FileNotFoundError(f"internvideo2 reward vocab={vocab!r} is not a file; give bert-large-uncased's "
-                                "vocab.txt")
-    return InternVideo2Reward(config, vocab=vocab, dtype=jnp.dtype(dtype), remat=remat)
-
-
-def _viclip_reward(size: str, dtype: str, remat: bool, frames: int) -> RewardModel:
-    # Resolved by name: the ViCLIP module is imported only by runs that choose it.
-    module = importlib.import_module("hummingbird_jax.rewards.viclip")
-    config_cls = importlib.import_module("hummingbird_jax.models.viclip").ViCLIPConfig
-    if size == "vit-l14":
-        config = config_cls.vit_l14()
-    elif size == "tiny":
-        config = config_cls(input_resolution=28, patch_size=7, width=32, layers=2, heads=2, output_dim=16,
-                            kernel_size=1, num_frames=frames, embed_dim=16, context_length=32,
-                            transformer_width=32, transformer_heads=2, transformer_layers=2)
-    else:
-        raise ValueError(f"unknown viclip reward size {size!r}; expected vit-l14 or tiny")
+        if vocab and not os.path.isfile(vocab):
+            raise FileNotFoundError(f"internvideo2 reward vocab={vocab!r} is not a file; give bert-large-uncased's "
+                                    "vocab.txt")
+        return InternVideo2Reward(config, vocab=vocab, dtype=jnp.dtype(dtype), remat=remat)
     if config.num_frames * config.kernel_size != frames:
         raise ValueError(f"viclip reward size {size!r} reads {config.num_frames * config.kernel_size} frames; "
                          f"set its frames to that (got {frames})")
-    return module.ViCLIPReward(config, dtype=jnp.dtype(dtype), remat=remat)
+    return ViCLIPReward(config, dtype=jnp.dtype(dtype), remat=remat)
 
 
 def _imported_reward(kind: str) -> RewardModel:
@@ -188,11 +108,11 @@ def build_model_set(config) -> ModelSet:
     """Resolve the config's model names into configs with the run's precision and remat policy."""
     m, p = config.models, config.precision
     exec_kw = dict(dtype=p.compute, param_dtype="float32", remat_policy=p.remat)
-    time_cond = GUIDANCE_EMBED_DIM if config.stage == "stage2" else None
-    student = unet_config(m.student, time_cond_proj_dim=time_cond, **exec_kw)
+    time_cond = registry.GUIDANCE_EMBED_DIM if config.stage == "stage2" else None
+    student = registry.unet(m.student, time_cond_proj_dim=time_cond, **exec_kw)
     # The frozen teacher needs no remat (it is never differentiated) and keeps its params as stored.
-    teacher = unet_config(m.teacher, dtype=p.compute, param_dtype=p.frozen)
-    vae = vae_config(m.vae, dtype=p.compute, param_dtype=p.frozen)
+    teacher = registry.unet(m.teacher, dtype=p.compute, param_dtype=p.frozen)
+    vae = registry.vae(m.vae, dtype=p.compute, param_dtype=p.frozen)
     rewards = []
     for name, r in sorted(config.rewards.items()):
         if float(r.weight) == 0.0:
@@ -200,7 +120,7 @@ def build_model_set(config) -> ModelSet:
         vocab = r.vocab if "vocab" in r else ""  # only rewards with a WordPiece tokenizer have one
         model = reward_model(r.kind, r.size, p.compute, bool(r.remat), frames=int(r.frames), vocab=vocab)
         rewards.append(RewardSpec(name, model, float(r.weight), int(r.frames), r.mode))
-    return ModelSet(student, teacher, vae, text_config(m.text), tuple(rewards))
+    return ModelSet(student, teacher, vae, registry.text_tower(m.text), tuple(rewards))
 
 
 # ---- frozen weights -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Sample videos of fixed prompts during training (``sample_every``), written as mp4 under
-``WORKDIR/samples/<step>/``. Stage-2 students sample like the release (LCM, 4 steps, w = 7.5 through
-the guidance embedding); stage-1 students like VideoCrafter2 (DDIM with CFG 12, ``sample_steps``).
+``WORKDIR/samples/<step>/``. Stage-2 students sample like the release (the registry's
+``STUDENT_SAMPLER``: LCM with w through the guidance embedding); stage-1 students like VideoCrafter2
+(DDIM with CFG, without ``scale_arr``: ``PLAIN_TEACHER_SAMPLER``); ``sample_steps`` overrides the steps.
 The noise is the same at every step, so the videos show how training changes one sample."""
 
 from __future__ import annotations
@@ -11,16 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax.diffusion.samplers import ddim_sample, lcm_sample, lcm_timesteps
-from hummingbird_jax.diffusion.schedule import guidance_embedding
+from hummingbird_jax import registry
+from hummingbird_jax.diffusion.sampling import make_sampler
 from hummingbird_jax.models.clip import CLIPTextEncoder
 from hummingbird_jax.models.vae import decode_video_latents
-from hummingbird_jax.training.losses import unet_eps
-from hummingbird_jax.training.models import GUIDANCE_EMBED_DIM, ModelSet
+from hummingbird_jax.training.models import ModelSet
 from hummingbird_jax.training.trainable import TrainableSpec, student_params
-
-LCM_STEPS, LCM_GUIDANCE = 4, 7.5
-DDIM_GUIDANCE = 12.0
 
 
 class Sampler:
@@ -28,9 +25,10 @@ class Sampler:
         from hummingbird_jax.text import tokenize
 
         self.prompts = list(config.sample_prompts)
-        self.turbo = config.stage == "stage2"
-        self.steps = int(config.sample_steps) or (LCM_STEPS if self.turbo else 50)
-        self.fps = 8
+        # Stage 2 trains an LCM student; a stage-1 student samples like a teacher trained on the plain latent.
+        default = registry.STUDENT_SAMPLER if config.stage == "stage2" else registry.PLAIN_TEACHER_SAMPLER
+        self.spec = default.replace(steps=int(config.sample_steps) or default.steps)
+        self.fps = self.spec.fps
         f = models.vae.downsample_factor
         frames, (h, w) = int(config.data.frames), tuple(config.data.latent_size)
         if config.data.source != "synthetic":
@@ -40,25 +38,14 @@ class Sampler:
         self.noise_key = jax.random.key(int(config.seed) + 99)
         self.x_t = jax.random.normal(jax.random.fold_in(self.noise_key, 0), shape, jnp.float32)
         self._fn = jax.jit(self._sample)
-        self.models, self.spec = models, spec
+        self.models, self.trainable_spec = models, spec
+        self._sample_latents = make_sampler(models.student, self.spec)
 
     def _sample(self, trainable, base, frozen, tokens, x_t):
         models = self.models
-        params = student_params(trainable, base, self.spec)
+        params = student_params(trainable, base, self.trainable_spec)
         context = CLIPTextEncoder(models.text, dtype=models.compute_dtype).apply({"params": frozen["text"]}, tokens)
-        b = x_t.shape[0]
-        fps = jnp.full((b,), self.fps)
-        if self.turbo:
-            w_emb = guidance_embedding(jnp.full((b,), LCM_GUIDANCE), GUIDANCE_EMBED_DIM).astype(models.compute_dtype)
-            model_fn = lambda x, t: unet_eps(models.student, params, x, t, context, fps, w_emb)  # noqa: E731
-            latents = lcm_sample(model_fn, x_t, lcm_timesteps(self.steps), jax.random.fold_in(self.noise_key, 1))
-        else:
-            uncond = jnp.broadcast_to(frozen["uncond"].astype(context.dtype), context.shape)
-            both = jnp.concatenate([context, uncond])
-            model_fn = lambda x, t: unet_eps(models.student, params, x, t, both,  # noqa: E731
-                                             jnp.concatenate([fps, fps]))
-            latents = ddim_sample(model_fn, x_t, jax.random.fold_in(self.noise_key, 1), num_steps=self.steps,
-                                  guidance_scale=DDIM_GUIDANCE, use_scale=False)
+        latents = self._sample_latents(params, context, frozen["uncond"], x_t, jax.random.fold_in(self.noise_key, 1))
         return decode_video_latents(frozen["vae"], latents.astype(models.compute_dtype), models.vae, remat=False)
 
     def write(self, state, frozen, step: int, out_dir: str, is_main: bool) -> None:

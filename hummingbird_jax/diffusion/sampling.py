@@ -1,0 +1,107 @@
+"""One way to sample a U-Net: a :class:`SamplerSpec` says how, :func:`make_sampler` builds the loop.
+
+Inference (``hummingbird generate``), the videos written during training and the toy world's
+evaluation all sample through here, so classifier-free guidance, the guidance embedding of
+distilled students and VC2's ``scale_arr`` switch are decided in one place:
+
+* ``lcm``: the consistency-distilled student (T2V-Turbo / Hummingbird). One U-Net call per step, no
+  CFG pass; the guidance scale ``w`` enters through the U-Net's guidance embedding when the U-Net has
+  a ``time_cond_proj``.
+* ``ddim_cfg``: the VideoCrafter2 teacher. DDIM (eta 1) with classifier-free guidance: every step runs
+  the batch twice, once on the prompts' context and once on the unconditional one (the encoding of
+  ``""``), in one batched call.
+* ``ddim``: DDIM without a CFG pass (a stage-1 student learned the guided noise).
+
+``scale_arr`` turns on VC2's ``scale_arr`` correction; the released VideoCrafter2 samples with it,
+models trained here on the plain latent sample without it.
+
+Not exported by :mod:`hummingbird_jax.diffusion`: this module builds the U-Net, and the U-Net imports the
+diffusion schedule, so the package facade stays free of the models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax.numpy as jnp
+
+from hummingbird_jax.diffusion.samplers import LCM_GUIDANCE_SCALE, VC2_DDIM_ETA, ddim_sample, lcm_sample, lcm_timesteps
+from hummingbird_jax.diffusion.schedule import guidance_embedding
+from hummingbird_jax.models.unet3d import UNet3D
+from hummingbird_jax.models.unet_config import UNet3DConfig
+
+METHODS = ("ddim_cfg", "ddim", "lcm")
+DEFAULT_FPS = 8  # the frame rate the released models are conditioned on
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSpec:
+    """How to sample: ``method`` (one of :data:`METHODS`), ``steps``, the guidance scale (CFG scale for
+    ``ddim_cfg``, guidance-embedding ``w`` for ``lcm``; unused by ``ddim``), the fps conditioning and
+    whether VC2's ``scale_arr`` correction is on (DDIM only)."""
+
+    method: str
+    steps: int
+    guidance: float = LCM_GUIDANCE_SCALE
+    fps: int = DEFAULT_FPS
+    scale_arr: bool = False
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"sampler method {self.method!r}; expected one of {METHODS}")
+        if self.steps < 1:
+            raise ValueError(f"sampler steps={self.steps}; expected at least 1")
+
+    @property
+    def guided(self) -> bool:
+        """Whether each step pairs the prompts with the unconditional context (a CFG pass)."""
+        return self.method == "ddim_cfg"
+
+    @property
+    def unet_calls(self) -> int:
+        """U-Net forwards per video (a CFG step runs the batch twice)."""
+        return self.steps * (2 if self.guided else 1)
+
+    def replace(self, **changes) -> "SamplerSpec":
+        return dataclasses.replace(self, **changes)
+
+
+def make_sampler(unet_config: UNet3DConfig, spec: SamplerSpec) -> Callable:
+    """``sample(params, context, uncond, latents, noise, *, fps=None, guidance=None) -> latents``.
+
+    ``context (b, L, D)`` conditions the batch; ``uncond`` is the unconditional context, ``(L, D)`` or
+    ``(b, L, D)`` (read only by ``ddim_cfg``). ``latents`` is ``x_T``; ``noise`` a PRNG key or explicit
+    per-step noise (see :mod:`hummingbird_jax.diffusion.samplers`). ``fps`` (scalar or ``(b,)``) and
+    ``guidance`` default to the spec's; pass them as arrays to keep them out of the compiled program.
+    The U-Net's output is taken in float32 before any guidance arithmetic. Not jitted: wrap it with
+    the params as an argument.
+    """
+    unet = UNet3D(unet_config)
+    cond_dim = unet_config.time_cond_proj_dim
+
+    def eps(params, context, fps, timestep_cond=None):
+        def model_fn(x, t):
+            out = unet.apply({"params": params}, x, t, context, fps=fps, timestep_cond=timestep_cond)
+            return out.astype(jnp.float32)
+
+        return model_fn
+
+    def sample(params, context, uncond, latents, noise, *, fps=None, guidance=None):
+        batch = latents.shape[0]
+        fps = jnp.broadcast_to(jnp.asarray(spec.fps if fps is None else fps), (batch,))
+        guidance = spec.guidance if guidance is None else guidance
+        if spec.method == "lcm":
+            w_emb = None
+            if cond_dim is not None:
+                w_emb = guidance_embedding(jnp.full((batch,), guidance), cond_dim).astype(unet_config.dtype)
+            return lcm_sample(eps(params, context, fps, w_emb), latents, lcm_timesteps(spec.steps), noise)
+        if spec.method == "ddim":
+            return ddim_sample(eps(params, context, fps), latents, noise, num_steps=spec.steps, eta=VC2_DDIM_ETA,
+                               guidance_scale=None, use_scale=spec.scale_arr)
+        uncond = jnp.broadcast_to(jnp.asarray(uncond).astype(context.dtype), context.shape)
+        both, fps2 = jnp.concatenate([context, uncond]), jnp.concatenate([fps, fps])
+        return ddim_sample(eps(params, both, fps2), latents, noise, num_steps=spec.steps, eta=VC2_DDIM_ETA,
+                           guidance_scale=guidance, use_scale=spec.scale_arr)
+
+    return sample
