@@ -10,7 +10,8 @@ from hummingbird_jax.inference import CompileCache
 
 
 @pytest.mark.parametrize("lookup,kind", [(registry.unet, "U-Net preset"), (registry.vae, "VAE"),
-                                         (registry.text_tower, "text tower"), (registry.backbone, "evaluation backbone")])
+                                         (registry.text_tower, "text tower"),
+                                         (registry.backbone, "evaluation backbone")])
 def test_unknown_names_list_the_known_ones(lookup, kind):
     with pytest.raises(ConfigError, match=f"unknown {kind} 'tiny'; expected one of ") as err:
         lookup("tiny")

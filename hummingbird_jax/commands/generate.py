@@ -32,12 +32,14 @@ def register(subparsers) -> None:
     p.add_argument("--config", help="the checkpoint's YAML, or a preset name (default: recognised from its keys)")
     p.add_argument("--teacher", action="store_true",
                    help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance")
-    p.add_argument("--steps", type=int, help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} with --teacher)")
+    p.add_argument("--steps", type=int,
+                   help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} with --teacher)")
     p.add_argument("--frames", type=int, default=16, help="frames per video (default %(default)s)")
     p.add_argument("--height", type=int, default=320, help="height in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--width", type=int, default=512, help="width in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--fps", type=int, default=8, help="fps conditioning and output frame rate (default %(default)s)")
-    p.add_argument("--guidance", type=float, help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")
+    p.add_argument("--guidance", type=float,
+                   help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts per model call (default %(default)s)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
