@@ -28,7 +28,6 @@ class Sampler:
         # Stage 2 trains an LCM student; a stage-1 student samples like a teacher trained on the plain latent.
         default = registry.STUDENT_SAMPLER if config.stage == "stage2" else registry.PLAIN_TEACHER_SAMPLER
         self.spec = default.replace(steps=int(config.sample_steps) or default.steps)
-        self.fps = self.spec.fps
         f = models.vae.downsample_factor
         frames, (h, w) = int(config.data.frames), tuple(config.data.latent_size)
         if config.data.source != "synthetic":
@@ -62,6 +61,6 @@ class Sampler:
         folder = os.path.join(out_dir, f"{step:08d}")
         os.makedirs(folder, exist_ok=True)
         for i, video in enumerate(to_uint8(videos)):
-            write_mp4(os.path.join(folder, f"prompt{i:02d}.mp4"), video, fps=self.fps)
+            write_mp4(os.path.join(folder, f"prompt{i:02d}.mp4"), video, fps=self.spec.fps)
         with open(os.path.join(folder, "prompts.txt"), "w") as fh:
             fh.write("\n".join(self.prompts) + "\n")
