@@ -74,9 +74,12 @@ def _tiny_0_7b(**overrides) -> UNet3DConfig:
 # every channel's per-frame mean, and with it a clip's colours: a toy teacher trained that way reached
 # 0.056 eps-MSE in 400 steps against 0.036). VC2's block structure at toy width, without its ``init_attn``
 # (``addition_attention=False``, a VC2 flag): its 8 heads make it 4× the model's width, 38 % of a training
-# step's FLOPs and ~19 % of its time on a CPU.
+# step's FLOPs and ~19 % of its time on a CPU. They are trained here, so they predict v (LVDM's training
+# configs do): an eps loss gives the noisiest steps, where which frame holds what is decided, almost no
+# weight, and a temporal model trained on it samples frames that do not follow each other
+# (see ``training.losses.denoising_loss``).
 _ONE_LEVEL = dict(model_channels=32, channel_mult=(1,), attention_resolutions=(1,), num_head_channels=16,
-                  context_dim=32, temporal_length=4, norm_groups=8, addition_attention=False)
+                  context_dim=32, temporal_length=4, norm_groups=8, addition_attention=False, parameterization="v")
 
 
 def _one_level(num_res_blocks: int, use_middle_block: bool, **overrides) -> UNet3DConfig:

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from hummingbird_jax.diffusion.samplers import LCM_GUIDANCE_SCALE, VC2_DDIM_ETA, ddim_sample, lcm_sample, lcm_timesteps
 from hummingbird_jax.diffusion.schedule import guidance_embedding
-from hummingbird_jax.models.unet3d import UNet3D
+from hummingbird_jax.models.unet3d import unet_eps
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
 METHODS = ("ddim_cfg", "ddim", "lcm")
@@ -74,16 +74,14 @@ def make_sampler(unet_config: UNet3DConfig, spec: SamplerSpec) -> Callable:
     ``(b, L, D)`` (read only by ``ddim_cfg``). ``latents`` is ``x_T``; ``noise`` a PRNG key or explicit
     per-step noise (see :mod:`hummingbird_jax.diffusion.samplers`). ``fps`` (scalar or ``(b,)``) and
     ``guidance`` default to the spec's; pass them as arrays to keep them out of the compiled program.
-    The U-Net's output is taken in float32 before any guidance arithmetic. Not jitted: wrap it with
-    the params as an argument.
+    The U-Net's output is read as noise in float32 (:func:`~hummingbird_jax.models.unet3d.unet_eps`)
+    before any guidance arithmetic. Not jitted: wrap it with the params as an argument.
     """
-    unet = UNet3D(unet_config)
     cond_dim = unet_config.time_cond_proj_dim
 
     def eps(params, context, fps, timestep_cond=None):
         def model_fn(x, t):
-            out = unet.apply({"params": params}, x, t, context, fps=fps, timestep_cond=timestep_cond)
-            return out.astype(jnp.float32)
+            return unet_eps(unet_config, params, x, t, context, fps, timestep_cond)
 
         return model_fn
 

@@ -123,6 +123,19 @@ def add_noise(x0, noise, t):
     return jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * noise
 
 
+def velocity(x0, noise, t):
+    """The v-prediction target ``√ᾱ_t·noise − √(1−ᾱ_t)·x0`` (Salimans & Ho 2022)."""
+    a = take_per_sample(alphas_cumprod(), t, jnp.ndim(x0))
+    return jnp.sqrt(a) * noise - jnp.sqrt(1.0 - a) * x0
+
+
+def eps_from_velocity(x_t, v, t):
+    """The noise a v-prediction implies at ``x_t``: ``√ᾱ_t·v + √(1−ᾱ_t)·x_t``. Linear in ``v`` with
+    weights that do not depend on it, so guidance mixes of v and of eps agree."""
+    a = take_per_sample(alphas_cumprod(), t, jnp.ndim(x_t))
+    return jnp.sqrt(a) * v + jnp.sqrt(1.0 - a) * x_t
+
+
 def predicted_x0(x_t, eps, t):
     """Invert the forward process for an eps prediction: ``(x_t − √(1−ᾱ_t)·eps)/√ᾱ_t``."""
     a = take_per_sample(alphas_cumprod(), t, jnp.ndim(x_t))

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+PARAMETERIZATIONS = ("eps", "v")
 _NO_MIDDLE_BLOCK_TARGET = "openaimodel3d_t2v_jun_07B.UNetModel"
 
 
@@ -39,6 +40,10 @@ class UNet3DConfig:
     # Hummingbird / T2V-Turbo extensions.
     use_middle_block: bool = True
     time_cond_proj_dim: int | None = None
+    # What the output predicts (LVDM's ``parameterization``): "eps", the noise (VideoCrafter2 and the
+    # Hummingbird release), or "v" = √ᾱ·eps − √(1−ᾱ)·x0 (LVDM's training configs). Not stored in the
+    # weights: a checkpoint's config says which.
+    parameterization: str = "eps"
     # GroupNorm groups (VideoCrafter2: 32). A narrow model needs fewer, so each group keeps several
     # channels: with one channel per group every norm erases that channel's per-frame mean, which is
     # where a clip's global colour and brightness live.
@@ -51,6 +56,8 @@ class UNet3DConfig:
     remat_policy: str = "none"
 
     def __post_init__(self):
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"parameterization {self.parameterization!r}; expected one of {PARAMETERIZATIONS}")
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(f"remat_policy {self.remat_policy!r}; expected one of {REMAT_POLICIES}")
         unsupported = {

@@ -8,6 +8,8 @@ the EMA ``target`` when one is used) and is wrapped in ``stop_gradient`` on entr
 from ``rng``, split here. The arithmetic of the losses runs in float32 whatever dtype the networks
 compute in.
 
+* The teacher (:func:`denoising_loss`): the plain diffusion loss in the U-Net's own parameterization
+  (eps or v), with captions dropped for classifier-free guidance.
 * Stage 1 (:func:`distill_loss`): the pruned student regresses the teacher's classifier-free-guided
   noise prediction at the same noisy latent.
 * Stage 2 (:func:`consistency_loss`): T2V-Turbo's latent consistency distillation over a 50-step DDIM
@@ -31,14 +33,16 @@ from hummingbird_jax.diffusion.samplers import (
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
+    alphas_cumprod,
     boundary_scalings,
     guidance_embedding,
     predicted_x0,
     scale_arr,
     take_per_sample,
+    velocity,
 )
 from hummingbird_jax.models.clip import CLIPTextEncoder
-from hummingbird_jax.models.unet3d import UNet3D
+from hummingbird_jax.models.unet3d import UNet3D, unet_eps
 from hummingbird_jax.models.vae import decode_video_latents, encode_video_latents
 from hummingbird_jax.registry import GUIDANCE_EMBED_DIM
 from hummingbird_jax.training.models import ModelSet
@@ -84,14 +88,6 @@ def pseudo_huber(a, b, c: float):
     return jnp.mean(jnp.sqrt(d * d + c * c) - c)
 
 
-def unet_eps(cfg, params, x, t, context, fps, timestep_cond=None, dropout_rng=None):
-    """One U-Net call; dropout is on only when a ``dropout_rng`` is given."""
-    rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
-    out = UNet3D(cfg).apply({"params": params}, x, t, context, fps=fps, timestep_cond=timestep_cond,
-                            train=dropout_rng is not None, rngs=rngs)
-    return out.astype(jnp.float32)
-
-
 def conditioning(frozen, batch, models: ModelSet, rng):
     """``(x0 latents, context, uncond context, fps)`` of a batch.
 
@@ -122,12 +118,62 @@ def teacher_cond_uncond(models: ModelSet, frozen, x, t, context, uncond, fps):
     return both[:b], both[b:]
 
 
+def output_space_weight(cfg, t, ndim: int):
+    """Per-sample factor that turns an eps-space squared error into the U-Net's own output space:
+    1 for eps, ``1/ᾱ_t`` for v (at a fixed ``x_t``, ``v − v' = (eps − eps')/√ᾱ_t``). In v space the
+    noisiest steps, where a clip's layout and motion are decided, keep their weight; in eps space
+    they carry almost none (``√ᾱ_999`` ≈ 0.07)."""
+    if cfg.parameterization == "v":
+        return 1.0 / take_per_sample(alphas_cumprod(), t, ndim)
+    return jnp.ones((), jnp.float32)
+
+
+# ---- the teacher ----------------------------------------------------------------------------------
+
+
+def denoising_loss(params, cfg, batch, rng, uncond, *, uncond_prob: float = 0.1, min_snr_gamma: float = 0.0,
+                   noise_offset: float = 0.0):
+    """MSE between the U-Net's output and its target (the noise for ``eps``, ``v`` for ``v``) at
+    ``t ~ U{0..999}``, with captions dropped to ``uncond`` with probability ``uncond_prob``.
+
+    ``batch``: ``latents (b, T, h, w, c)``, ``context (b, L, D)``, ``fps (b,)``. ``min_snr_gamma`` > 0
+    weights each sample by Min-SNR-γ (Hang et al. 2023): ``min(SNR, γ)/SNR`` for eps and
+    ``min(SNR, γ)/(SNR + 1)`` for v, the same weight on the x0 error either way. It mutes the nearly
+    clean steps, and with them the noisy ones too, since both forms tend to SNR·|x0 error|² there: a
+    temporal model trained so never learns which frame holds what (on the engine's motion test,
+    eps + Min-SNR samples 16 % of clips moving the captioned way, plain v 100 %).
+
+    ``noise_offset`` adds a per-clip, per-channel constant of that standard deviation to the noise
+    ("offset noise"). VC2's schedule leaves √ᾱ ≈ 0.07 of the clip at t = 999, and averaged over a
+    clip's latents that is enough to read a plain background's brightness off pure noise: the U-Net
+    learns to take it from the noise instead of the caption. The offset hides that channel mean."""
+    k_t, k_noise, k_drop, k_offset = jax.random.split(rng, 4)
+    x0 = batch["latents"].astype(jnp.float32)
+    b = x0.shape[0]
+    t = jax.random.randint(k_t, (b,), 0, NUM_TRAIN_TIMESTEPS)
+    noise = jax.random.normal(k_noise, x0.shape, jnp.float32)
+    offset_shape = (b,) + (1,) * (x0.ndim - 2) + (x0.shape[-1],)
+    noise = noise + noise_offset * jax.random.normal(k_offset, offset_shape, jnp.float32)
+    drop = jax.random.bernoulli(k_drop, uncond_prob, (b, 1, 1))
+    context = jnp.where(drop, uncond[None], batch["context"])
+    x_t = add_noise(x0, noise, t)
+    out = UNet3D(cfg).apply({"params": params}, x_t, t, context, fps=batch["fps"]).astype(jnp.float32)
+    target = velocity(x0, noise, t) if cfg.parameterization == "v" else noise
+    per_sample = jnp.mean(jnp.square(out - target), axis=tuple(range(1, x0.ndim)))
+    if min_snr_gamma > 0:
+        a = take_per_sample(alphas_cumprod(), t, 1)
+        snr = a / (1.0 - a)
+        per_sample = per_sample * jnp.minimum(snr, min_snr_gamma) / (snr + 1.0 if cfg.parameterization == "v" else snr)
+    return jnp.mean(per_sample)
+
+
 # ---- stage 1 --------------------------------------------------------------------------------------
 
 
 def distill_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainable_spec: TrainableSpec,
                  settings: DistillSettings):
-    """MSE between the student's eps and ``uncond + g·(cond − uncond)`` of the teacher, t ~ U{0..999}."""
+    """MSE between the student's eps and ``uncond + g·(cond − uncond)`` of the teacher, t ~ U{0..999},
+    measured in the student's output space (:func:`output_space_weight`)."""
     frozen = jax.lax.stop_gradient(frozen)
     k_enc, k_t, k_noise, k_drop = jax.random.split(rng, 4)
     x0, context, uncond, fps = conditioning(frozen, batch, models, k_enc)
@@ -141,7 +187,7 @@ def distill_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainable_s
     target = jax.lax.stop_gradient(classifier_free_guidance(eps_c, eps_u, settings.guidance_scale))
     params = student_params(trainable, frozen["student_base"], trainable_spec)
     eps = unet_eps(models.student, params, x_t, t, context, fps, dropout_rng=k_drop)
-    loss = jnp.mean(jnp.square(eps - target))
+    loss = jnp.mean(jnp.square(eps - target) * output_space_weight(models.student, t, x0.ndim))
     return loss, {"metrics": {"loss/distill": loss, "teacher/target_rms": jnp.sqrt(jnp.mean(target**2))}}
 
 
