@@ -32,9 +32,17 @@ import resource
 import statistics
 import time
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from hummingbird_jax import registry
-from hummingbird_jax.benchmarking import report
+from hummingbird_jax.benchmarking import report, unet_forward
 from hummingbird_jax.inference import TextToVideo
+from hummingbird_jax.models.attention import resolve_implementation
+from hummingbird_jax.models.unet_stats import count_params, forward_flops
+from hummingbird_jax.models.vae import AutoencoderKL, vae_param_shapes
+from hummingbird_jax.video_io import to_uint8
 
 DEFAULT_PROMPT = "a corgi running on the beach at sunset"
 DEFAULT_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
@@ -96,8 +104,6 @@ def check_arguments(args) -> None:
     if bad:
         raise BenchmarkError(f"{', '.join(bad)}: height and width must be positive multiples of 64")
     if args.torch_reference is not None:
-        from hummingbird_jax.benchmarking import unet_forward
-
         try:
             unet_forward.official_root(args.torch_reference)
         except SystemExit as err:
@@ -118,8 +124,6 @@ def _cache_entries(directory: str | None) -> int | None:
 
 
 def setup_compilation_cache(directory: str | None) -> None:
-    import jax
-
     if directory:
         os.makedirs(directory, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", directory)
@@ -139,11 +143,6 @@ def load_bundle(args):
 def vae_decode_flops(vae_config, latent_height: int, latent_width: int) -> float:
     """FLOPs of decoding one frame (XLA cost analysis; the decode maps frames in a loop whose body
     the analysis would count once, so one frame is analysed and multiplied by the caller)."""
-    import jax
-    import jax.numpy as jnp
-
-    from hummingbird_jax.models.vae import AutoencoderKL, vae_param_shapes
-
     model = AutoencoderKL(vae_config)
     z = jax.ShapeDtypeStruct((1, latent_height, latent_width, vae_config.embed_dim), jnp.dtype(vae_config.dtype))
     lowered = jax.jit(lambda p, z: model.apply({"params": p}, z, method=AutoencoderKL.decode)).lower(
@@ -160,8 +159,6 @@ def _process_cpu_s() -> float:
 
 
 def peak_device_bytes() -> int | None:
-    import jax
-
     stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], "memory_stats") else None
     return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
@@ -172,10 +169,6 @@ def environment() -> dict:
 
 def attention_info(bundle, height: int, width: int, frames: int) -> dict:
     """The requested attention implementation and what it resolves to for the largest attentions."""
-    import jax.numpy as jnp
-
-    from hummingbird_jax.models.attention import resolve_implementation
-
     requested = bundle.unet_config.attention
     tokens = (height // 8) * (width // 8)
     dtype = jnp.dtype(bundle.dtype)
@@ -187,10 +180,6 @@ def attention_info(bundle, height: int, width: int, frames: int) -> dict:
 
 def one_generation(bundle, prompts, *, steps, frames, height, width, fps, guidance, seed, vae_chunk) -> dict:
     """One whole generation, each stage timed after ``block_until_ready``."""
-    import jax
-
-    from hummingbird_jax.video_io import to_uint8
-
     timings: dict = {}
     begin = time.perf_counter()
     context = jax.block_until_ready(bundle.encode_text(prompts))
@@ -208,11 +197,6 @@ def one_generation(bundle, prompts, *, steps, frames, height, width, fps, guidan
 
 def torch_reference(args, bundle, batch: int, steps_median_s: float) -> dict:
     """The official U-Net forward at the same size (``hummingbird_jax/benchmarking/unet_forward.py``)."""
-    import jax
-    import numpy as np
-
-    from hummingbird_jax.benchmarking import unet_forward
-
     cfg = bundle.unet_config.replace(dtype="float32", param_dtype="float32")
     params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), bundle.params["unet"])
     inputs = unet_forward.make_inputs(cfg, batch, args.frames, args.height // 8, args.width // 8, args.seed)
@@ -223,10 +207,6 @@ def torch_reference(args, bundle, batch: int, steps_median_s: float) -> dict:
 
 def run(args) -> dict:
     """Measure, write ``<stem>.json`` and ``<stem>.md``, return the result."""
-    import jax
-
-    from hummingbird_jax.models.unet_stats import count_params, forward_flops
-
     check_arguments(args)
     cache_dir = None if args.no_compilation_cache else os.path.abspath(args.compilation_cache)
     setup_compilation_cache(cache_dir)

@@ -10,7 +10,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from importlib import metadata
+
+import jax
+
+from hummingbird_jax.models.attention import backend_kind
 
 RESULTS_DIR = os.path.join("benchmarks", "results")  # relative to the current directory: the repository root
 _PLUGINS = ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-rocm60-plugin", "jax-rocm7-plugin", "libtpu")
@@ -51,10 +56,6 @@ def machine_info(with_jax: bool = True) -> dict:
         "load_average": load_average(),
     }
     if with_jax:
-        import jax
-
-        from hummingbird_jax.models.attention import backend_kind
-
         device = jax.devices()[0]
         plugins = {name: package_version(name) for name in _PLUGINS}
         info.update(
@@ -91,10 +92,6 @@ def write_results(stem: str, result: dict, markdown: str, out_dir: str = RESULTS
 
 def compiled_memory(fn, *abstract_args) -> dict:
     """Compile ``jax.jit(fn)`` for abstract arguments (nothing runs) and read XLA's memory analysis."""
-    import time
-
-    import jax
-
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*abstract_args).compile()
     seconds = time.perf_counter() - start

@@ -14,10 +14,30 @@ InternVideo2-Stage2-1B on 8 strided ones, all in bf16 compute.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
+import jax
+import jax.numpy as jnp
+
 from hummingbird_jax.benchmarking import report
+from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
+from hummingbird_jax.models.vae import vae_param_shapes
+from hummingbird_jax.training.config import apply_overrides, load_experiment
+from hummingbird_jax.training.mesh import (
+    largest_dim_shardings,
+    logical_param_shardings,
+    make_mesh,
+    replicated,
+    shard_like,
+    with_shapes,
+)
+from hummingbird_jax.training.models import build_model_set, text_param_shapes
+from hummingbird_jax.training.optimizer import make_optimizer
+from hummingbird_jax.training.train_step import StepSettings, init_state, make_train_step
+from hummingbird_jax.training.trainable import TrainableSpec, split_student
+from hummingbird_jax.training.trainer import loss_function
 
 GiB = 2**30
 
@@ -36,21 +56,6 @@ def add_arguments(p) -> None:
 
 def abstract_step(config, frames: int, height: int, width: int):
     """``(jitted step, abstract state, abstract frozen, abstract batch)`` of the config on one device."""
-    import functools
-
-    import jax
-    import jax.numpy as jnp
-
-    from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
-    from hummingbird_jax.models.vae import vae_param_shapes
-    from hummingbird_jax.training.mesh import (
-        largest_dim_shardings, logical_param_shardings, make_mesh, replicated, shard_like, with_shapes)
-    from hummingbird_jax.training.models import build_model_set, text_param_shapes
-    from hummingbird_jax.training.optimizer import make_optimizer
-    from hummingbird_jax.training.train_step import StepSettings, init_state, make_train_step
-    from hummingbird_jax.training.trainable import TrainableSpec, split_student
-    from hummingbird_jax.training.trainer import loss_function
-
     models = build_model_set(config)
     spec = TrainableSpec.from_config(config.trainable)
     mesh = make_mesh({"data": 1, "fsdp": 1}, jax.devices()[:1])
@@ -94,8 +99,6 @@ def abstract_step(config, frames: int, height: int, width: int):
 
 
 def measure(config, frames: int, height: int, width: int) -> dict:
-    import jax
-
     jitted, state, frozen, batch, models = abstract_step(config, frames, height, width)
     t0 = time.perf_counter()
     lowered = jitted.lower(state, frozen, batch)
@@ -116,8 +119,6 @@ def measure(config, frames: int, height: int, width: int) -> dict:
 
 
 def run(args) -> dict:
-    from hummingbird_jax.training.config import apply_overrides, load_experiment
-
     base = apply_overrides(load_experiment(args.experiment, args.variant), list(args.overrides))
     policies = args.remat or list(dict.fromkeys([base.precision.remat, "none"]))
     result = {"experiment": args.experiment, "variant": args.variant, "overrides": list(args.overrides),

@@ -11,11 +11,15 @@ import dataclasses
 import os
 from typing import Any, Mapping
 
+import jax
 import numpy as np
 import yaml
 
 from hummingbird_jax import registry
+from hummingbird_jax.convert.clip import text_encoder_from_torch, text_encoder_to_torch
 from hummingbird_jax.convert.unet import UNET_PREFIX, unet_from_torch, unet_to_torch
+from hummingbird_jax.convert.vae import vae_from_torch, vae_to_torch
+from hummingbird_jax.models import CLIPTextConfig, VAEConfig
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
 VAE_PREFIX = "first_stage_model."
@@ -29,8 +33,6 @@ def _has(state_dict: Mapping[str, Any], prefix: str) -> bool:
 def text_config_from_state_dict(state_dict: Mapping[str, np.ndarray], prefix: str = TEXT_PREFIX,
                                 heads: int | None = None, head_width: int = 64):
     """OpenCLIP text tower shape read off the weights (heads assume OpenCLIP's 64-wide heads)."""
-    from hummingbird_jax.models import CLIPTextConfig
-
     vocab, width = state_dict[prefix + "token_embedding.weight"].shape
     context_length = state_dict[prefix + "positional_embedding"].shape[0]
     layers = len({k[len(prefix):].split(".")[2] for k in state_dict if k.startswith(prefix + "transformer.resblocks.")})
@@ -79,14 +81,9 @@ def convert_checkpoint(state_dict: Mapping[str, np.ndarray], *, unet_config: UNe
     text config is ``text_config``, else read off the weights; its ``embed_dim`` is taken from the
     checkpoint's ``text_projection`` when unset, so a saved directory restores the same shapes.
     """
-    import jax
-
     unet_config = unet_config or unet_config_for_checkpoint(state_dict, yaml_path)
     out: dict[str, tuple[Any, Any]] = {"unet": (unet_from_torch(state_dict, unet_config, dtype=dtype), unet_config)}
     if _has(state_dict, VAE_PREFIX):
-        from hummingbird_jax.convert.vae import vae_from_torch
-        from hummingbird_jax.models import VAEConfig
-
         vae_cfg = vae_config
         if vae_cfg is None:
             vae_cfg = VAEConfig.sd_kl_f8()
@@ -97,8 +94,6 @@ def convert_checkpoint(state_dict: Mapping[str, np.ndarray], *, unet_config: UNe
             params = jax.tree_util.tree_map(lambda a: np.asarray(a).astype(dtype), params)
         out["vae"] = (params, vae_cfg)
     if _has(state_dict, TEXT_PREFIX):
-        from hummingbird_jax.convert.clip import text_encoder_from_torch
-
         text_cfg = text_config or text_config_from_state_dict(state_dict)
         projection = state_dict.get(TEXT_PREFIX + "text_projection")
         if text_cfg.embed_dim is None and projection is not None and np.ndim(projection) == 2:
@@ -115,12 +110,8 @@ def components_to_state_dict(components: Mapping[str, tuple[Any, Any]]) -> dict[
         if name == "unet":
             state.update(unet_to_torch(params, config, prefix=UNET_PREFIX))
         elif name == "vae":
-            from hummingbird_jax.convert.vae import vae_to_torch
-
             state.update(vae_to_torch(params, config, prefix=VAE_PREFIX))
         elif name == "text_encoder":
-            from hummingbird_jax.convert.clip import text_encoder_to_torch
-
             state.update(text_encoder_to_torch(params, prefix=TEXT_PREFIX))
         else:
             raise ValueError(f"unknown component {name!r}")

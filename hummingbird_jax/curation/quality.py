@@ -20,8 +20,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import yaml
 
+from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
+from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.curation.stage import Stage
+from hummingbird_jax.data.dover_views import sample_dover_views
+from hummingbird_jax.dover import DOVERConfig, dover_params_from_torch, fuse_dover, network_views
+from hummingbird_jax.models.dover import BRANCHES, dover_scores
 
 QUALITY_COLUMNS = ("dover_technical", "dover_aesthetic", "dover_overall")
 MODEL_ARGS = {
@@ -45,8 +51,6 @@ def model_args_from(config: str | os.PathLike | None, state_dict: dict | None = 
         return MODEL_ARGS["dover-mobile" if mobile else "dover"]
     if str(config) in MODEL_ARGS:
         return MODEL_ARGS[str(config)]
-    import yaml
-
     path = Path(config)
     if not path.is_file():
         raise QualityError(f"DOVER config '{path}' does not exist (expected dover.yml or a preset: {', '.join(MODEL_ARGS)})")
@@ -89,10 +93,6 @@ class QualityStage(Stage):
         """Loads and converts the weights once; problems raise :class:`QualityError`."""
         if self._model is not None:
             return
-        from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
-        from hummingbird_jax.convert.rules import ConversionError
-        from hummingbird_jax.dover import DOVERConfig, dover_params_from_torch
-
         if not os.path.isfile(self.weights):
             raise QualityError(f"DOVER weights '{self.weights}' do not exist")
         try:
@@ -110,16 +110,11 @@ class QualityStage(Stage):
         self._model = (cfg, params)
 
     def _views(self, row):
-        from hummingbird_jax.data.dover_views import sample_dover_views
-
         start, end = row.get("start_frame"), row.get("end_frame")
         frame_range = None if start is None or end is None else (int(start), int(end))
         return sample_dover_views(row["path"], self.sample_types, seed=self.seed, frame_range=frame_range)[0]
 
     def process(self, rows):
-        from hummingbird_jax.dover import fuse_dover, network_views
-        from hummingbird_jax.models.dover import BRANCHES, dover_scores
-
         cfg, params = self._model
         results: list[dict | None] = [None] * len(rows)
         inputs = []

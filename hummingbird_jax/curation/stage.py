@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from hummingbird_jax.curation.tables import read_manifest, write_manifest
 
@@ -258,8 +259,6 @@ def run_stage(
     Returns the summary; if interrupted (Ctrl-C) the journal keeps finished rows, no output is
     written and ``KeyboardInterrupt`` propagates.
     """
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     frame = source.reset_index(drop=True) if isinstance(source, pd.DataFrame) else read_manifest(source)
     out = Path(out)
@@ -287,7 +286,7 @@ def run_stage(
     bar = tqdm(total=len(pending), desc=stage.name, unit="row", disable=not progress or not pending)
     try:
         if chunks and engine == "ray":
-            from hummingbird_jax.curation import ray_engine  # deferred: Ray is an optional extra
+            from hummingbird_jax.curation import ray_engine  # deferred: import cycle (ray_engine imports this module)
 
             ray_engine.run_chunks(stage, frame, chunks, record, ray)
         elif chunks and (stage.kind == "model" or workers <= 1):

@@ -17,15 +17,15 @@ import numpy as np
 from hummingbird_jax.data.decode import ClipError, read_clip
 from hummingbird_jax.data.input_pipeline import Loader, Skipped, make_loader, shard_bounds, shard_shuffle_repeat
 from hummingbird_jax.data.manifest import Manifest
+from hummingbird_jax.text import tokenize
 
 Tokenizer = Callable[[Sequence[str]], np.ndarray]
 
 
 def default_tokenize(texts: Sequence[str], context_length: int = 77) -> np.ndarray:
     """OpenCLIP tokens ``(B, context_length)`` int32 (77 for OpenCLIP's towers; a text encoder built
-    with a shorter context gets shorter sequences); imported on first use so workers load it only if needed."""
-    from hummingbird_jax.text import tokenize
-
+    with a shorter context gets shorter sequences); the BPE table loads on first use, so workers load it
+    only if needed."""
     return np.asarray(tokenize(list(texts), context_length), np.int32)
 
 

@@ -26,8 +26,17 @@ import types
 from typing import Any, Callable, Protocol
 
 import grain
+import jax
+import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
+from tqdm.auto import tqdm
 
+from hummingbird_jax import model_dir
+from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
+from hummingbird_jax.convert.clip import text_encoder_from_torch
+from hummingbird_jax.convert.full_model import TEXT_PREFIX, text_config_from_state_dict
+from hummingbird_jax.convert.vae import vae_from_torch
 from hummingbird_jax.data.clips import ClipConfig, ClipTransform, Tokenizer, default_tokenize
 from hummingbird_jax.data.decode import SKIP_REASONS
 from hummingbird_jax.data.input_pipeline import Skipped, ensure_absl_flags_parsed
@@ -40,6 +49,9 @@ from hummingbird_jax.data.latents import (
     write_chunk,
 )
 from hummingbird_jax.data.manifest import Manifest, file_digest
+from hummingbird_jax.data.ray_cluster import RayOptions, actors_that_fit, connect
+from hummingbird_jax.models.clip import CLIPTextEncoder
+from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +88,6 @@ class EncodeSummary:
 
 
 def _bf16(x) -> np.ndarray:
-    import ml_dtypes
-
     return np.asarray(x, np.float32).astype(ml_dtypes.bfloat16)
 
 
@@ -151,10 +161,8 @@ def encode_manifest(
     Rows that give no clip are skipped and counted. ``on_chunk(k)`` is called after chunk ``k`` is
     written (progress hooks; tests use it to stop a job part-way). ``engine="ray"`` needs
     ``encoder_factory`` (builds the same encoder inside each actor) and takes ``ray``, a
-    :class:`hummingbird_jax.curation.ray_engine.RayOptions`.
+    :class:`hummingbird_jax.data.ray_cluster.RayOptions`.
     """
-    from tqdm.auto import tqdm
-
     manifest = Manifest(manifest_path)
     context_shape = encoder.context_shape() if text_context else None
     if text_context and context_shape is None:
@@ -173,7 +181,7 @@ def encode_manifest(
     finished = dataset_dir_of(out_dir)
     if finished is not None:
         log.info("encode: %s is already complete; nothing to do", finished)
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # deferred: TFDS is slow to import and only read here
 
         count = tfds.builder_from_directory(finished).info.splits["train"].num_examples
         return EncodeSummary(finished, count, {}, 0, already_complete=True)
@@ -262,11 +270,9 @@ def _chunk_arrays(manifest, lo, hi, transform, encoder, spec: LatentSpec, batch_
 def _encode_chunks_on_ray(manifest_path, missing, chunk_size, rows, transform, encoder_factory, spec, batch_size,
                           num_workers, options):
     """Yields ``(k, arrays)`` for every chunk in ``missing`` as Ray actors finish them."""
-    from hummingbird_jax.curation import ray_engine  # deferred: Ray is an optional extra
-
-    options = options or ray_engine.RayOptions()
-    ray = ray_engine.connect(options.address)
-    from ray.data import ActorPoolStrategy, DataContext
+    options = options or RayOptions()
+    ray = connect(options.address)
+    from ray.data import ActorPoolStrategy, DataContext  # deferred: Ray is an optional extra (connect imported it)
 
     if not missing:
         return
@@ -288,7 +294,7 @@ def _encode_chunks_on_ray(manifest_path, missing, chunk_size, rows, transform, e
                                                       num_workers, None)))
             return {"chunk": batch["chunk"], "arrays": np.array(out, dtype=object)}
 
-    size = res.actors or max(1, min(len(missing), ray_engine.actors_that_fit(cluster, res)))
+    size = res.actors or max(1, min(len(missing), actors_that_fit(cluster, res)))
     remote = {"num_cpus": res.num_cpus, **({"num_gpus": res.num_gpus} if res.num_gpus else {})}
     dataset = ray.data.from_items([{"chunk": k} for k in missing], override_num_blocks=len(missing))
     mapped = dataset.map_batches(ChunkEncoder, batch_size=1, batch_format="numpy",
@@ -309,11 +315,6 @@ class FrozenEncoders:
     """
 
     def __init__(self, vae_cfg, vae_params, *, text=None, frame_chunk: int = 8, description: str = ""):
-        import jax
-        import jax.numpy as jnp
-
-        from hummingbird_jax.models.vae import AutoencoderKL
-
         self.vae_cfg = vae_cfg
         self.latent_channels = vae_cfg.embed_dim
         self.downsample = vae_cfg.downsample_factor
@@ -337,8 +338,6 @@ class FrozenEncoders:
         self._encode = jax.jit(encode_frames)
         self._text = None
         if text is not None:
-            from hummingbird_jax.models.clip import CLIPTextEncoder
-
             text_cfg, text_params = text
             encoder = CLIPTextEncoder(text_cfg)
             self._text_cfg, self._text_params = text_cfg, text_params
@@ -368,11 +367,7 @@ def load_frozen_encoders(
     ``vae`` and ``text_encoder`` components) or a PyTorch/safetensors checkpoint (a whole
     VideoCrafter2/Hummingbird checkpoint or a bare VAE). ``config`` is the official YAML giving the
     VAE's shape for a checkpoint (default: SD KL-f8)."""
-    from hummingbird_jax.models.vae import VAEConfig
-
     if os.path.isdir(model):
-        from hummingbird_jax import model_dir
-
         found = model_dir.components(model)
         needed = ["vae"] + (["text_encoder"] if text_context else [])
         missing = [c for c in needed if c not in found]
@@ -383,9 +378,6 @@ def load_frozen_encoders(
         text = model_dir.load_component(model, "text_encoder")[::-1] if text_context else None
         path = model
     else:
-        from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
-        from hummingbird_jax.convert.vae import vae_from_torch
-
         if not os.path.isfile(model):
             raise FileNotFoundError(f"--model {model!r}: no such checkpoint file or converted model directory")
         vae_cfg = VAEConfig.from_lvdm_yaml(config, dtype=dtype) if config else VAEConfig.sd_kl_f8(dtype=dtype)
@@ -393,9 +385,6 @@ def load_frozen_encoders(
         vae_params = vae_from_torch(state_dict, vae_cfg, source=model)
         text = None
         if text_context:
-            from hummingbird_jax.convert.clip import text_encoder_from_torch
-            from hummingbird_jax.convert.full_model import TEXT_PREFIX, text_config_from_state_dict
-
             if not any(k.startswith(TEXT_PREFIX) for k in state_dict):
                 raise ValueError(f"{model}: no text tower ({TEXT_PREFIX}*) in the checkpoint for text contexts")
             text_cfg = text_config_from_state_dict(state_dict, heads=text_heads)

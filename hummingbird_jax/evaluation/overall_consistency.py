@@ -3,7 +3,7 @@ prompt's text embedding, averaged over videos (:mod:`hummingbird_jax.evaluation.
 
 from __future__ import annotations
 
-from hummingbird_jax.evaluation import viclip_dimension
+from hummingbird_jax.evaluation import viclip_backend, viclip_dimension
 from hummingbird_jax.evaluation.dimension import Dimension
 
 __all__ = ["DIMENSION"]
@@ -11,7 +11,7 @@ __all__ = ["DIMENSION"]
 DIMENSION = Dimension(
     name="overall_consistency",
     needs=(viclip_dimension.WEIGHTS,),
-    load=viclip_dimension.load,
+    load=viclip_backend.load,
     score=lambda scorer, video: scorer.score(video),
     needs_prompt=True,
 )

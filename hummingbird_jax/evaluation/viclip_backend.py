@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from hummingbird_jax import registry
-from hummingbird_jax.evaluation.viclip_dimension import ViCLIPScorer
-from hummingbird_jax.rewards.viclip import ViCLIPConfig, text_features, video_features
 from hummingbird_jax.convert.viclip import load_viclip
+from hummingbird_jax.evaluation.viclip_dimension import WEIGHTS, ViCLIPScorer
+from hummingbird_jax.rewards.viclip import ViCLIPConfig, text_features, video_features
 from hummingbird_jax.text import tokenize
 
-__all__ = ["viclip_scorer", "load_viclip_scorer"]
+__all__ = ["viclip_scorer", "load_viclip_scorer", "load"]
 
 
 def viclip_scorer(params: Any, cfg: ViCLIPConfig) -> ViCLIPScorer:
@@ -31,3 +32,9 @@ def load_viclip_scorer(path: str, cfg: ViCLIPConfig | None = None) -> ViCLIPScor
     """From ``ViClip-InternVid-10M-FLT.pth`` (default config ViCLIP-L/14, 8 frames)."""
     cfg = cfg or registry.backbone("viclip-vit-l14")
     return viclip_scorer(load_viclip(path, cfg), cfg)
+
+
+def load(weights_dir: str) -> ViCLIPScorer:
+    """ViCLIP-L from the user's ``ViClip-InternVid-10M-FLT.pth`` in ``weights_dir`` (the two ViCLIP
+    dimensions' ``load``; model: :mod:`hummingbird_jax.rewards.viclip`)."""
+    return load_viclip_scorer(os.path.join(weights_dir, WEIGHTS))

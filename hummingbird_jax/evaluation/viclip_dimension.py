@@ -6,7 +6,6 @@ embedding. The two dimensions differ only in their prompt lists."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Callable
 
 import numpy as np
@@ -14,7 +13,7 @@ import numpy as np
 from hummingbird_jax.evaluation.dimension import Video
 from hummingbird_jax.evaluation.transforms import clip_transform
 
-__all__ = ["WEIGHTS", "NUM_FRAMES", "middle_frame_indices", "viclip_input", "cosine_score", "ViCLIPScorer", "load"]
+__all__ = ["WEIGHTS", "NUM_FRAMES", "middle_frame_indices", "viclip_input", "cosine_score", "ViCLIPScorer"]
 
 WEIGHTS = "ViClip-InternVid-10M-FLT.pth"
 NUM_FRAMES = 8
@@ -57,11 +56,3 @@ class ViCLIPScorer:
             self._text_cache[video.prompt] = np.asarray(self.text_features(video.prompt))
         feature = np.asarray(self.video_features(viclip_input(video.frames)[None]))
         return {"score": cosine_score(feature, self._text_cache[video.prompt])}
-
-
-def load(weights_dir: str) -> ViCLIPScorer:
-    """ViCLIP-L from the user's ``ViClip-InternVid-10M-FLT.pth`` (model: :mod:`hummingbird_jax.rewards.viclip`)."""
-    # Deferred: the ViCLIP model is only built when a ViCLIP dimension is asked for.
-    from hummingbird_jax.evaluation.viclip_backend import load_viclip_scorer
-
-    return load_viclip_scorer(os.path.join(weights_dir, WEIGHTS))

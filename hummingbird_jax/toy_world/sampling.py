@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hummingbird_jax.diffusion.sampling import SamplerSpec, make_sampler
+from hummingbird_jax.models.unet3d import unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.unet_stats import count_params, forward_flops
 from hummingbird_jax.models.vae import VAEConfig, decode_video_latents
@@ -72,8 +73,6 @@ def cost(cfg: UNet3DConfig, spec: SamplerSpec, latent_shape) -> dict:
 @functools.lru_cache(maxsize=None)
 def _unet_cost(cfg: UNet3DConfig, latent_shape: tuple) -> tuple[int, float]:
     """Parameter count and FLOPs of one forward (XLA's cost analysis traces the U-Net: done once per model)."""
-    from hummingbird_jax.models.unet3d import unet_param_shapes
-
     frames, h, w, _ = latent_shape
     return count_params(unet_param_shapes(cfg)), forward_flops(cfg, frames, h, w)
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ml_collections import ConfigDict
+
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.training import checkpointing
+from hummingbird_jax.training.models import build_model_set
+from hummingbird_jax.training.trainable import TrainableSpec, student_params
 
 
 def student_from_checkpoint(step_dir: str, use_ema: bool = False) -> tuple[Any, UNet3DConfig]:
     """``(params, config)`` of the student saved at ``WORKDIR/checkpoints/<step>`` (host arrays, float32)."""
-    from ml_collections import ConfigDict
-
-    from hummingbird_jax.training.models import build_model_set
-    from hummingbird_jax.training.trainable import TrainableSpec, student_params
-
     if not checkpointing.is_training_checkpoint(step_dir):
         raise FileNotFoundError(f"{step_dir}: not a training checkpoint step (expected state/ and config/)")
     config = ConfigDict(checkpointing.read_config(step_dir))

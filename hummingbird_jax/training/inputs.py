@@ -20,7 +20,9 @@ from typing import Sequence
 import grain
 import numpy as np
 
+from hummingbird_jax.data.clips import ClipConfig, clip_loader, default_tokenize
 from hummingbird_jax.data.input_pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
+from hummingbird_jax.data.latents import latent_loader, read_spec
 from hummingbird_jax.text import CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN
 
 MODEL_FIELDS = ("latents", "video", "context", "tokens", "fps")
@@ -74,8 +76,6 @@ def make_input(c, seed: int, process_index: int, process_count: int, context_len
         return make_loader(ds, batch_size=batch, give_up_after=1,
                            read_options=grain.ReadOptions(num_threads=1, prefetch_buffer_size=2), name="synthetic")
     if source == "latents":
-        from hummingbird_jax.data.latents import latent_loader, read_spec
-
         spec = read_spec(c.path)
         if spec.frames != int(c.frames):
             raise ValueError(f"data.frames={c.frames} but the latents at {c.path} hold {spec.frames}-frame clips")
@@ -85,8 +85,6 @@ def make_input(c, seed: int, process_index: int, process_count: int, context_len
         return latent_loader(c.path, batch_size=batch, seed=seed, num_workers=int(c.num_workers),
                              shard_index=process_index, shard_count=process_count)
     if source == "clips":
-        from hummingbird_jax.data.clips import ClipConfig, clip_loader, default_tokenize
-
         clip_cfg = ClipConfig(frames=int(c.frames), size=tuple(c.size), max_stride=int(c.max_stride))
         tokenizer = functools.partial(default_tokenize, context_length=context_length)
         return clip_loader(c.path, clip_cfg, batch_size=batch, seed=seed, num_workers=int(c.num_workers),

@@ -21,9 +21,11 @@ import numpy as np
 
 from hummingbird_jax import registry
 from hummingbird_jax.errors import ConfigError
+from hummingbird_jax.model_dir import components, load_component
 from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
+from hummingbird_jax.models.unet3d import init_unet, unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
-from hummingbird_jax.models.vae import VAEConfig
+from hummingbird_jax.models.vae import VAEConfig, init_vae_params, vae_param_shapes
 from hummingbird_jax.rewards import HPSv2Reward, InternVideo2Reward, RewardModel, ViCLIPReward
 
 RANDOM = "random"
@@ -139,9 +141,6 @@ def text_param_shapes(cfg: CLIPTextConfig):
 def load_teacher_components(weights: str, models: ModelSet, seed: int) -> dict[str, Any]:
     """Teacher U-Net, VAE and text encoder params (host arrays) from a converted model directory, or
     random ones (``weights='random'``, seeded). Shapes are checked against the configs."""
-    from hummingbird_jax.models.unet3d import init_unet
-    from hummingbird_jax.models.vae import init_vae_params
-
     if weights == RANDOM:
         keys = jax.random.split(jax.random.key(seed), 3)
         text = jax.jit(lambda k: CLIPTextEncoder(models.text).init(k, jnp.zeros((1, models.text.context_length),
@@ -149,8 +148,6 @@ def load_teacher_components(weights: str, models: ModelSet, seed: int) -> dict[s
         return {"teacher": init_unet(models.teacher.replace(dtype="float32", param_dtype="float32"), keys[0]),
                 "vae": init_vae_params(models.vae.replace(dtype="float32", param_dtype="float32"), keys[1]),
                 "text": text}
-    from hummingbird_jax.model_dir import components, load_component
-
     if not os.path.isdir(weights):
         raise FileNotFoundError(f"models.weights={weights!r} is not a directory; give a converted VideoCrafter2 "
                                 "directory (hummingbird convert torch-to-jax CKPT --config vc2 --out DIR) or 'random'")
@@ -160,9 +157,6 @@ def load_teacher_components(weights: str, models: ModelSet, seed: int) -> dict[s
         raise ValueError(f"{weights}: converted directory lacks {missing} (has {have}); convert the full VC2 checkpoint")
     out = {"teacher": load_component(weights, "unet")[0], "vae": load_component(weights, "vae")[0],
            "text": load_component(weights, "text_encoder")[0]}
-    from hummingbird_jax.models.unet3d import unet_param_shapes
-    from hummingbird_jax.models.vae import vae_param_shapes
-
     for name, want in (("teacher", unet_param_shapes(models.teacher)), ("vae", vae_param_shapes(models.vae)),
                        ("text", text_param_shapes(models.text))):
         _check_shapes(out[name], want, f"{weights} ({name})")

@@ -11,19 +11,20 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
 from hummingbird_jax import registry
 from hummingbird_jax.diffusion.sampling import make_sampler
 from hummingbird_jax.models.clip import CLIPTextEncoder
 from hummingbird_jax.models.vae import decode_video_latents
+from hummingbird_jax.text import tokenize
 from hummingbird_jax.training.models import ModelSet
 from hummingbird_jax.training.trainable import TrainableSpec, student_params
+from hummingbird_jax.video_io import to_uint8, write_mp4
 
 
 class Sampler:
     def __init__(self, config, models: ModelSet, spec: TrainableSpec, mesh):
-        from hummingbird_jax.text import tokenize
-
         self.prompts = list(config.sample_prompts)
         # Stage 2 trains an LCM student; a stage-1 student samples like a teacher trained on the plain latent.
         default = registry.STUDENT_SAMPLER if config.stage == "stage2" else registry.PLAIN_TEACHER_SAMPLER
@@ -48,12 +49,8 @@ class Sampler:
         return decode_video_latents(frozen["vae"], latents.astype(models.compute_dtype), models.vae, remat=False)
 
     def write(self, state, frozen, step: int, out_dir: str, is_main: bool) -> None:
-        from hummingbird_jax.video_io import to_uint8, write_mp4
-
         videos = self._fn(state["params"], state["base"], frozen, self.tokens, self.x_t)
         if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
-
             videos = multihost_utils.process_allgather(videos, tiled=True)
         videos = np.asarray(jax.device_get(videos), np.float32)
         if not is_main:

@@ -21,10 +21,18 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from tqdm import tqdm
 
+from hummingbird_jax.convert.prune import prune_teacher_to_student
+from hummingbird_jax.data.sharding import put_batch_on_mesh
 from hummingbird_jax.errors import ConfigError, Interrupted, WorkdirError
+from hummingbird_jax.model_dir import load_component
+from hummingbird_jax.models.clip import CLIPTextEncoder
+from hummingbird_jax.models.unet3d import init_unet, unet_abstract_variables, unet_param_shapes
+from hummingbird_jax.text import tokenize
 from hummingbird_jax.training import checkpointing
 from hummingbird_jax.training.config import STAGES
+from hummingbird_jax.training.export import student_from_checkpoint
 from hummingbird_jax.training.interruption import StopRequest
 from hummingbird_jax.training.inputs import make_input, model_fields
 from hummingbird_jax.training.losses import STAGE_LOSSES, STAGE_SETTINGS
@@ -45,6 +53,7 @@ from hummingbird_jax.training.models import (
     load_teacher_components,
 )
 from hummingbird_jax.training.optimizer import make_optimizer
+from hummingbird_jax.training.samples import Sampler
 from hummingbird_jax.training.train_step import StepSettings, init_state, make_train_step
 from hummingbird_jax.training.trainable import TrainableSpec, split_student
 
@@ -82,9 +91,6 @@ def _cast(tree, dtype):
 def initial_student(config, models: ModelSet, teacher_params) -> Any:
     """Student params before training: pruned from the teacher, random, or loaded (a converted model
     directory, or a training checkpoint step, e.g. the stage-1 result as the stage-2 student)."""
-    from hummingbird_jax.convert.prune import prune_teacher_to_student
-    from hummingbird_jax.models.unet3d import init_unet, unet_param_shapes
-
     source = config.models.student_init
     cfg = models.student.replace(dtype="float32", remat_policy="none")
     if source == "prune":
@@ -92,12 +98,8 @@ def initial_student(config, models: ModelSet, teacher_params) -> Any:
     if source == RANDOM:
         return init_unet(cfg, jax.random.key(config.seed + 1))
     if checkpointing.is_training_checkpoint(source):
-        from hummingbird_jax.training.export import student_from_checkpoint
-
         params, _ = student_from_checkpoint(source)
     else:
-        from hummingbird_jax.model_dir import load_component
-
         params, _ = load_component(source, "unet")
     params = dict(params)
     expected = unet_param_shapes(cfg)
@@ -175,9 +177,6 @@ def train(config, workdir: str, *, max_steps: int | None = None) -> dict:
 
 def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_steps, is_main) -> dict:
     # Models: shapes and shardings first (eval_shape), then the weights, placed straight into them.
-    from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
-    from hummingbird_jax.text import tokenize
-
     models = build_model_set(config)
     # Input pipeline (this process's shard; the Grain state is checkpointed with the model).
     loader = make_input(config.data, config.seed, jax.process_index(), jax.process_count(),
@@ -187,8 +186,6 @@ def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_ste
     teacher_shardings = logical_param_shardings(unet_abstract_variables(models.teacher)["params"], mesh)
     host = load_teacher_components(config.models.weights, models, config.seed)
     student = initial_student(config, models, host["teacher"])
-    from hummingbird_jax.models.clip import CLIPTextEncoder
-
     empty = jnp.asarray(tokenize([""], models.text.context_length))
     uncond = jax.jit(lambda p, t: CLIPTextEncoder(models.text).apply({"params": p}, t))(host["text"], empty)
     frozen_host = {
@@ -246,8 +243,6 @@ def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_ste
                      out_shardings=(state_shardings, replicated(mesh)), donate_argnums=(0,))
 
     # The loop: step, log, checkpoint, sample.
-    from hummingbird_jax.data.sharding import put_batch_on_mesh
-
     total = int(config.total_steps) if max_steps is None else min(int(config.total_steps), start + max_steps)
     writer = MetricWriter(workdir, enabled=is_main, start_step=start)
     compiled, flops = None, 0.0
@@ -288,8 +283,6 @@ def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_ste
             checkpointing.save(manager, done, state, loader, config_to_json(config))
             saved = done
         if int(config.sample_every) and (done % int(config.sample_every) == 0 or done == total):
-            from hummingbird_jax.training.samples import Sampler
-
             sampler = sampler or Sampler(config, models, spec, mesh)
             sampler.write(state, frozen, done, os.path.join(workdir, "samples"), is_main)
     interrupted = stop.requested and done < total
@@ -312,6 +305,4 @@ def _train(config, workdir, mesh, batch_sharding, manager, latest, stop, max_ste
 def _progress(start: int, total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
