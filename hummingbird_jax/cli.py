@@ -1,8 +1,10 @@
 """``hummingbird`` command line: one module per subcommand in :mod:`hummingbird_jax.commands`.
 
 Each command module defines ``register(subparsers)``, which adds its parser and sets
-``func=handler`` with the handler taking the parsed ``argparse.Namespace``. Handlers import heavy
-libraries lazily, so ``hummingbird --help`` stays fast.
+``func=handler`` with the handler taking the parsed ``argparse.Namespace``. Command modules import
+the library (and with it JAX) at their top, so building the parser loads every command's code. The
+optional extras (torch, transformers, Ray) are imported only where they are used, so building the
+parser (``hummingbird --help``) imports none of them.
 """
 
 from __future__ import annotations

@@ -18,17 +18,18 @@ import json
 import os
 from typing import Any
 
+import orbax.checkpoint as ocp
+
 from hummingbird_jax.errors import CheckpointError
+from hummingbird_jax.models.clip import CLIPTextConfig
+from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.models.vae import VAEConfig
 
 MANIFEST = "model.json"
 
 
 def _config_registry() -> dict[str, type]:
     """Config classes a manifest may name (every component a converted directory can hold)."""
-    from hummingbird_jax.models.clip import CLIPTextConfig
-    from hummingbird_jax.models.unet_config import UNet3DConfig
-    from hummingbird_jax.models.vae import VAEConfig
-
     return {cls.__name__: cls for cls in (UNet3DConfig, VAEConfig, CLIPTextConfig)}
 
 
@@ -71,8 +72,6 @@ def read_metadata(directory: str) -> dict:
 def save_component(directory: str, name: str, params: Any, config: Any, metadata: dict | None = None) -> None:
     """Write ``params`` to ``DIR/name`` (Orbax) and record ``config`` in ``DIR/model.json``;
     ``metadata`` (JSON-serialisable) is merged into the directory-wide ``metadata``."""
-    import orbax.checkpoint as ocp
-
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     target = os.path.join(directory, name)
@@ -91,8 +90,6 @@ def save_component(directory: str, name: str, params: Any, config: Any, metadata
 
 def load_component(directory: str, name: str) -> tuple[Any, Any]:
     """``(params, config)`` of one component; params come back as arrays on the default device."""
-    import orbax.checkpoint as ocp
-
     manifest = read_manifest(directory)
     if name not in manifest["components"]:
         raise KeyError(f"{directory}: no component {name!r}; has {sorted(manifest['components'])}")
