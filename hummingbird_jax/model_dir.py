@@ -18,8 +18,6 @@ import json
 import os
 from typing import Any
 
-import orbax.checkpoint as ocp
-
 from hummingbird_jax.errors import CheckpointError
 from hummingbird_jax.models.clip import CLIPTextConfig
 from hummingbird_jax.models.unet_config import UNet3DConfig
@@ -72,6 +70,8 @@ def read_metadata(directory: str) -> dict:
 def save_component(directory: str, name: str, params: Any, config: Any, metadata: dict | None = None) -> None:
     """Write ``params`` to ``DIR/name`` (Orbax) and record ``config`` in ``DIR/model.json``;
     ``metadata`` (JSON-serialisable) is merged into the directory-wide ``metadata``."""
+    import orbax.checkpoint as ocp  # deferred: pulls in Orbax (~0.3 s CPU on `hummingbird --help`)
+
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     target = os.path.join(directory, name)
@@ -90,6 +90,8 @@ def save_component(directory: str, name: str, params: Any, config: Any, metadata
 
 def load_component(directory: str, name: str) -> tuple[Any, Any]:
     """``(params, config)`` of one component; params come back as arrays on the default device."""
+    import orbax.checkpoint as ocp  # deferred: pulls in Orbax (~0.3 s CPU on `hummingbird --help`)
+
     manifest = read_manifest(directory)
     if name not in manifest["components"]:
         raise KeyError(f"{directory}: no component {name!r}; has {sorted(manifest['components'])}")

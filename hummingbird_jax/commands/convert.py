@@ -29,8 +29,6 @@ from hummingbird_jax.convert.full_model import (
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.errors import CheckpointError
 from hummingbird_jax.model_dir import _from_jsonable, _to_jsonable, components, load_component, save_component
-from hummingbird_jax.training.checkpointing import is_training_checkpoint
-from hummingbird_jax.training.export import student_from_checkpoint
 
 CONFIGS_METADATA = "hummingbird_configs"
 
@@ -107,7 +105,13 @@ def jax_to_torch(args) -> int:
         raise CommandError(f"not a directory: {args.directory}")
     if os.path.isdir(args.out):
         raise CommandError(f"--out {args.out} is a directory (expected a FILE.safetensors or FILE.ckpt path)")
+    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
+    from hummingbird_jax.training.checkpointing import is_training_checkpoint
+
     if is_training_checkpoint(args.directory):  # WORKDIR/checkpoints/STEP: the (LoRA-merged) student U-Net
+        # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
+        from hummingbird_jax.training.export import student_from_checkpoint
+
         loaded = {"unet": student_from_checkpoint(args.directory)}
     else:
         loaded = {name: load_component(args.directory, name) for name in components(args.directory)}

@@ -15,8 +15,6 @@ import sys
 
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.errors import Interrupted
-from hummingbird_jax.toy_world.phases import run_phases
-from hummingbird_jax.toy_world.presets import get_preset
 
 PRESETS = ("smoke", "default", "full")
 
@@ -32,6 +30,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CommandError(f"--out {args.out!r} exists and is not a folder")
+    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
+    from hummingbird_jax.toy_world.phases import run_phases
+    from hummingbird_jax.toy_world.presets import get_preset
+
     try:
         results = run_phases(args.out, get_preset(args.preset), progress=True,
                              log=lambda message: print(message, flush=True))

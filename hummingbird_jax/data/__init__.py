@@ -1,7 +1,7 @@
 """Input pipeline: clips decoded from videos, or precomputed latents, as Grain batches on a mesh.
 
-Names are resolved on first use, so importing the package alone does not pay for Grain, PyAV or TFDS
-(the ``hummingbird`` CLI imports the ``data encode`` code, and with it Grain and PyAV, at start-up).
+Names are resolved on first use so that ``hummingbird --help`` (which imports the ``data encode``
+parser) does not pay for Grain, PyAV or TFDS.
 """
 
 from __future__ import annotations
