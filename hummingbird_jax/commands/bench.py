@@ -1,8 +1,7 @@
 """``hummingbird bench``: the benchmark suites of :mod:`hummingbird_jax.benchmarking` (results as JSON +
 Markdown, by default in ``benchmarks/results/`` under the current directory).
 
-Each suite is a sub-subcommand; its options and measuring code live in the suite's module, whose
-top level imports no heavy libraries, so registering the parsers keeps ``hummingbird --help`` fast.
+Each suite is a sub-subcommand; its options and measuring code live in the suite's module.
 """
 
 from __future__ import annotations

@@ -10,6 +10,26 @@ import json
 import os
 import time
 
+import jax.numpy as jnp
+
+from hummingbird_jax.cli import CommandError
+from hummingbird_jax.commands.info import resolve_unet_config
+from hummingbird_jax.convert.checkpoint_io import (
+    load_torch_checkpoint,
+    read_safetensors_metadata,
+    save_lightning_ckpt,
+    save_safetensors,
+)
+from hummingbird_jax.convert.full_model import (
+    TEXT_PREFIX,
+    components_to_state_dict,
+    convert_checkpoint,
+    text_config_from_state_dict,
+)
+from hummingbird_jax.convert.rules import ConversionError
+from hummingbird_jax.errors import CheckpointError
+from hummingbird_jax.model_dir import _from_jsonable, _to_jsonable, components, load_component, save_component
+
 CONFIGS_METADATA = "hummingbird_configs"
 
 
@@ -37,15 +57,6 @@ def register(subparsers) -> None:
 
 
 def torch_to_jax(args) -> int:
-    import jax.numpy as jnp
-
-    from hummingbird_jax.cli import CommandError
-    from hummingbird_jax.commands.info import resolve_unet_config
-    from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
-    from hummingbird_jax.convert.full_model import TEXT_PREFIX, convert_checkpoint, text_config_from_state_dict
-    from hummingbird_jax.convert.rules import ConversionError
-    from hummingbird_jax.model_dir import save_component
-
     if not os.path.isfile(args.checkpoint):
         raise CommandError(f"checkpoint not found: {args.checkpoint}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -75,10 +86,6 @@ def torch_to_jax(args) -> int:
 
 def recorded_configs(checkpoint: str) -> dict:
     """``{component: config}`` recorded in a .safetensors file by ``jax-to-torch`` (``{}`` otherwise)."""
-    from hummingbird_jax.convert.checkpoint_io import read_safetensors_metadata
-    from hummingbird_jax.errors import CheckpointError
-    from hummingbird_jax.model_dir import _from_jsonable
-
     if not checkpoint.endswith(".safetensors"):
         return {}
     text = read_safetensors_metadata(checkpoint).get(CONFIGS_METADATA)
@@ -92,20 +99,17 @@ def recorded_configs(checkpoint: str) -> dict:
 
 
 def jax_to_torch(args) -> int:
-    from hummingbird_jax.cli import CommandError
-    from hummingbird_jax.convert.checkpoint_io import save_lightning_ckpt, save_safetensors
-    from hummingbird_jax.convert.full_model import components_to_state_dict
-    from hummingbird_jax.model_dir import components, load_component
-
     if not args.out.endswith((".safetensors", ".ckpt")):
         raise CommandError(f"--out must end with .safetensors or .ckpt, got {args.out}")
     if not os.path.isdir(args.directory):
         raise CommandError(f"not a directory: {args.directory}")
     if os.path.isdir(args.out):
         raise CommandError(f"--out {args.out} is a directory (expected a FILE.safetensors or FILE.ckpt path)")
+    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
     from hummingbird_jax.training.checkpointing import is_training_checkpoint
 
     if is_training_checkpoint(args.directory):  # WORKDIR/checkpoints/STEP: the (LoRA-merged) student U-Net
+        # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
         from hummingbird_jax.training.export import student_from_checkpoint
 
         loaded = {"unet": student_from_checkpoint(args.directory)}
@@ -114,8 +118,6 @@ def jax_to_torch(args) -> int:
     state_dict = components_to_state_dict(loaded)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.out.endswith(".safetensors"):
-        from hummingbird_jax.model_dir import _to_jsonable
-
         configs = {name: {"config_type": type(config).__name__, "config": _to_jsonable(config)}
                    for name, (_, config) in loaded.items()}
         save_safetensors(state_dict, args.out, metadata={CONFIGS_METADATA: json.dumps(configs)})

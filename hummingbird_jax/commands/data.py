@@ -12,6 +12,25 @@ import os
 import sys
 
 from hummingbird_jax.cli import CommandError
+from hummingbird_jax.curation import (
+    FilterConfigError,
+    ManifestError,
+    MotionStage,
+    RecaptionStage,
+    SceneSplitStage,
+    ingest,
+    run_curation,
+    run_stage,
+)
+from hummingbird_jax.curation.filter import format_summary, run_filter
+from hummingbird_jax.curation.quality import QualityError, QualityStage
+from hummingbird_jax.curation.ray_engine import RayOptions, RayUnavailable, parse_stage_resources
+from hummingbird_jax.curation.recaption import DEFAULT_MODEL
+
+try:
+    from hummingbird_jax.data import cli as data_cli
+except ImportError:  # the input-pipeline commands are optional at import time
+    data_cli = None
 
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -21,9 +40,6 @@ def _user_errors(handler):
 
     @functools.wraps(handler)
     def wrapped(args):
-        from hummingbird_jax.curation import FilterConfigError, ManifestError
-        from hummingbird_jax.curation.ray_engine import RayUnavailable
-
         try:
             return handler(args)
         except (ManifestError, FilterConfigError, RayUnavailable) as err:
@@ -68,8 +84,6 @@ def _engine_kwargs(args):
     """``engine=`` and ``ray=`` for ``run_stage``/``run_curation`` from the engine flags."""
     if args.engine != "ray":
         return dict(engine="local")
-    from hummingbird_jax.curation.ray_engine import RayOptions, parse_stage_resources
-
     try:
         stages = parse_stage_resources(args.stage_resources)
     except ValueError as err:
@@ -96,8 +110,6 @@ def _motion_options(parser):
 
 
 def _recaption_options(parser, required_model: bool = False):
-    from hummingbird_jax.curation.recaption import DEFAULT_MODEL
-
     group = parser.add_argument_group("recaption")
     group.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"local model directory or cached name (default {DEFAULT_MODEL}; never downloaded)")
@@ -126,8 +138,6 @@ def _extensions(text):
 
 
 def _run(args, stage):
-    from hummingbird_jax.curation import run_stage
-
     workers = getattr(args, "workers", 1)
     summary = run_stage(stage, args.input, args.out, workers=workers, restart=args.restart,
                         progress=not args.no_progress, **_engine_kwargs(args))
@@ -136,8 +146,6 @@ def _run(args, stage):
 
 @_user_errors
 def _ingest(args):
-    from hummingbird_jax.curation import ingest
-
     summary = ingest(args.source, args.out, video_root=args.video_root, extensions=_extensions(args.ext),
                      workers=args.workers, restart=args.restart, progress=not args.no_progress,
                      **_engine_kwargs(args))
@@ -146,23 +154,17 @@ def _ingest(args):
 
 @_user_errors
 def _split(args):
-    from hummingbird_jax.curation import SceneSplitStage
-
     _run(args, SceneSplitStage(threshold=args.threshold, min_scene_len=args.min_scene_len, min_frames=args.min_frames))
 
 
 @_user_errors
 def _motion(args):
-    from hummingbird_jax.curation import MotionStage
-
     _run(args, MotionStage(**_motion_kwargs(args)))
 
 
 def _recaptioner(args, load: bool = True, hint: str = ""):
     """The recaption stage, its model checked (and loaded when ``load``) now, so a missing or incomplete
     model is one line naming ``--model`` (before any other work) instead of a library's traceback."""
-    from hummingbird_jax.curation import RecaptionStage
-
     stage = RecaptionStage(**_recaption_kwargs(args))
     try:
         stage.check_available()
@@ -182,8 +184,6 @@ def _recaption(args):
 
 def _quality_stage(weights, config, batch_size, seed=0):
     """The DOVER stage with its weights loaded now: a missing or mismatched file is one line naming it."""
-    from hummingbird_jax.curation.quality import QualityError, QualityStage
-
     if batch_size < 1:
         raise CommandError(f"--batch-size must be at least 1, got {batch_size}")
     stage = QualityStage(weights, config=config, batch_size=batch_size, seed=seed)
@@ -201,15 +201,11 @@ def _quality(args):
 
 @_user_errors
 def _filter(args):
-    from hummingbird_jax.curation.filter import format_summary, run_filter
-
     print(format_summary(run_filter(args.input, args.out, args.config, args.report)))
 
 
 @_user_errors
 def _pipeline(args):
-    from hummingbird_jax.curation import run_curation
-
     if not args.skip_recaption:
         _recaptioner(args, load=False, hint="; or add --skip-recaption to keep the original captions")
     run_curation(
@@ -307,8 +303,4 @@ def register(subparsers) -> None:
     _common(p)
     p.set_defaults(func=_pipeline)
 
-    try:
-        from hummingbird_jax.data import cli as data_cli
-    except ImportError:  # the input-pipeline commands are optional at import time
-        data_cli = None
     if data_cli is not None: data_cli.register(data_sub)

@@ -8,7 +8,13 @@ import os
 import time
 from pathlib import Path
 
+from hummingbird_jax import video_io
 from hummingbird_jax.cli import CommandError
+from hummingbird_jax.convert.rules import ConversionError
+from hummingbird_jax.errors import UserError
+from hummingbird_jax.evaluation.prompts import prompt_from_filename, read_manifest, read_prompt_list, video_name
+from hummingbird_jax.evaluation.runner import clock, resolve_dimensions, run_evaluation
+from hummingbird_jax.evaluation.weights import check_weights
 from hummingbird_jax.inference import TextToVideo, check_generation_args
 
 _DIMENSIONS_HELP = ("subject_consistency, background_consistency, temporal_flickering, aesthetic_quality, "
@@ -46,8 +52,6 @@ def register(subparsers) -> None:
 
 
 def _folder_videos(folder: Path, manifest_spec: str | None) -> list[tuple[str, str | None]]:
-    from hummingbird_jax.evaluation.prompts import prompt_from_filename, read_manifest
-
     if not folder.is_dir():
         raise CommandError(f"VIDEOS {folder} is not a folder of mp4 files")
     files = sorted(f for f in os.listdir(folder) if f.lower().endswith(".mp4"))
@@ -59,10 +63,6 @@ def _folder_videos(folder: Path, manifest_spec: str | None) -> list[tuple[str, s
 
 def _generate(args) -> list[tuple[str, str]]:
     """VBench-named videos for every prompt x sample in OUT/videos, skipping those already written."""
-    from hummingbird_jax import video_io
-    from hummingbird_jax.evaluation.prompts import read_prompt_list, video_name
-    from hummingbird_jax.evaluation.runner import clock
-
     if not args.prompts:
         raise CommandError("--generate needs --prompts (a text file or vbench:DIM)")
     if args.samples < 1:
@@ -104,17 +104,11 @@ def _generate(args) -> list[tuple[str, str]]:
 
 
 def run(args) -> int:
-    from hummingbird_jax.convert.rules import ConversionError
-    from hummingbird_jax.errors import UserError
-    from hummingbird_jax.evaluation.runner import resolve_dimensions, run_evaluation
-
     try:
         dimensions = resolve_dimensions(args.dims)
         if args.generate is not None:
             if args.videos is not None:
                 raise CommandError("give either VIDEOS or --generate CHECKPOINT, not both")
-            from hummingbird_jax.evaluation.weights import check_weights
-
             check_weights(None if args.weights is None else str(args.weights), dimensions)  # before generating
             videos = _generate(args)
         elif args.videos is None:

@@ -6,8 +6,11 @@ import re
 import time
 from pathlib import Path
 
-from hummingbird_jax import registry
+from tqdm import tqdm
+
+from hummingbird_jax import registry, video_io
 from hummingbird_jax.cli import CommandError
+from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.inference import TextToVideo, check_generation_args
 
 _STUDENT, _TEACHER = registry.STUDENT_SAMPLER, registry.TEACHER_SAMPLER
@@ -94,8 +97,6 @@ def validate(args) -> list[str]:
         raise CommandError(f"--checkpoint {args.checkpoint} is a YAML config; give it with --config and the "
                            "weights with --checkpoint")
     if args.config is not None and args.config.endswith((".yaml", ".yml")):
-        from hummingbird_jax.commands.info import resolve_unet_config
-
         resolve_unet_config(args.config)  # a broken or foreign YAML fails here, naming the file
     for name in ("steps", "batch_size", "vae_chunk"):
         value = getattr(args, name)
@@ -121,10 +122,6 @@ def load(args):
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from hummingbird_jax import video_io
-
     prompts = validate(args)
     start = time.perf_counter()
     try:

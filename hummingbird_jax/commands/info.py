@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 
 from hummingbird_jax import registry
+from hummingbird_jax.cli import CommandError
+from hummingbird_jax.config_files import check_field_types, read_yaml, section
+from hummingbird_jax.errors import ConfigError
 from hummingbird_jax.inference import check_generation_args
+from hummingbird_jax.model_dir import _from_jsonable, read_manifest
+from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.models.unet_stats import forward_flops, parameter_breakdown
 
 
 def register(subparsers) -> None:
@@ -22,14 +28,7 @@ def register(subparsers) -> None:
 def resolve_unet_config(model: str, time_cond: bool = False):
     """A ``UNet3DConfig`` from a preset name, an official YAML or a converted model directory;
     anything else is a one-line error naming ``model`` and what was expected."""
-    from hummingbird_jax.cli import CommandError
-    from hummingbird_jax.config_files import check_field_types, read_yaml, section
-    from hummingbird_jax.errors import ConfigError
-    from hummingbird_jax.models.unet_config import UNet3DConfig
-
     if os.path.isdir(model):
-        from hummingbird_jax.model_dir import read_manifest, _from_jsonable
-
         entry = read_manifest(model)["components"].get("unet")
         if entry is None:
             raise CommandError(f"{model}: converted directory has no 'unet' component")
@@ -56,9 +55,6 @@ def resolve_unet_config(model: str, time_cond: bool = False):
 
 
 def run(args) -> int:
-    from hummingbird_jax.cli import CommandError
-    from hummingbird_jax.models.unet_stats import forward_flops, parameter_breakdown
-
     try:  # the sizes generate accepts, so info never describes a run that cannot happen
         check_generation_args(1, args.frames, args.height, args.width, 8)
     except ValueError as err:
