@@ -88,15 +88,29 @@ def test_vc2_scale_arr_ramps_from_one_to_point_seven_over_400_steps():
     assert np.all(np.diff(s[:400]) < 0)
 
 
-def test_predicted_x0_inverts_add_noise_per_sample_timesteps():
-    rng = np.random.default_rng(0)
+def _noised(seed):
+    """Clean latents, noise, per-sample timesteps (both ends and the middle), noisy latents and ᾱ_t."""
+    rng = np.random.default_rng(seed)
     x0 = rng.standard_normal((3, 2, 4, 4, 4)).astype(np.float32)
     eps = rng.standard_normal(x0.shape).astype(np.float32)
     t = np.array([0, 500, 999])
-    x_t = diffusion.add_noise(x0, eps, t)
-    a = diffusion.alphas_cumprod()[t][:, None, None, None, None]
+    return x0, eps, t, diffusion.add_noise(x0, eps, t), diffusion.alphas_cumprod()[t][:, None, None, None, None]
+
+
+def test_predicted_x0_inverts_add_noise_per_sample_timesteps():
+    x0, eps, t, x_t, a = _noised(0)
     np.testing.assert_allclose(x_t, np.sqrt(a) * x0 + np.sqrt(1 - a) * eps, atol=1e-6)
     np.testing.assert_allclose(diffusion.predicted_x0(x_t, eps, t), x0, atol=1e-4)
     # a scalar timestep broadcasts over the batch
     np.testing.assert_allclose(diffusion.add_noise(x0, eps, 500)[1], x_t[1], atol=1e-6)
     assert isinstance(diffusion.add_noise(jnp.asarray(x0), eps, 7), jnp.ndarray)
+
+
+def test_a_v_prediction_reads_back_as_the_noise_and_the_clean_latent():
+    x0, eps, t, x_t, a = _noised(1)
+    v = diffusion.velocity(x0, eps, t)
+    np.testing.assert_allclose(v, np.sqrt(a) * eps - np.sqrt(1 - a) * x0, atol=1e-6)
+    np.testing.assert_allclose(diffusion.eps_from_velocity(x_t, v, t), eps, atol=1e-5)
+    # LVDM's predict_start_from_z_and_v: √ᾱ·x_t − √(1−ᾱ)·v
+    np.testing.assert_allclose(diffusion.predicted_x0(x_t, diffusion.eps_from_velocity(x_t, v, t), t),
+                               np.sqrt(a) * x_t - np.sqrt(1 - a) * v, atol=1e-4)

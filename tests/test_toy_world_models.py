@@ -8,6 +8,7 @@ import pytest
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import AutoencoderKL, init_vae_params
 from hummingbird_jax import registry
+from hummingbird_jax.training.losses import denoising_loss
 from hummingbird_jax.toy_world.classifier import (ClassifierConfig, accuracy, chance_scores, label_scores,
                                                   train_classifier)
 from hummingbird_jax.toy_world.clips import rendered_clips
@@ -109,17 +110,20 @@ def test_fit_minimises_a_loss_keeps_an_ema_and_reports_chunks():
 
 
 def test_min_snr_weighting_only_lowers_the_weight_of_nearly_clean_timesteps():
-    from hummingbird_jax.toy_world.teacher import diffusion_loss
-
-    cfg = registry.unet("tiny-teacher")
+    cfg = registry.unet("tiny-teacher", parameterization="eps")
     params = init_unet(cfg, jax.random.key(0), frames=2, height=8, width=8)
     batch = {"latents": jax.random.normal(jax.random.key(1), (8, 2, 8, 8, 4)),
              "context": jax.random.normal(jax.random.key(2), (8, 77, 32)), "fps": jnp.full((8,), 8)}
     uncond = jnp.zeros((77, 32))
-    plain = diffusion_loss(params, cfg, batch, jax.random.key(3), uncond, 0.1)
-    # weight min(SNR, γ)/SNR: 1 where SNR ≤ γ (every t of this draw for γ = 5, SNR > 5 only for t < 147),
+
+    def loss(cfg, gamma):
+        return float(denoising_loss(params, cfg, batch, jax.random.key(3), uncond, min_snr_gamma=gamma))
+
+    plain = loss(cfg, 0.0)
+    # eps: weight min(SNR, γ)/SNR: 1 where SNR ≤ γ (every t of this draw for γ = 5, SNR > 5 only for t < 147),
     # below 1 where SNR > γ (nearly every t for γ = 0.05)
-    usual = diffusion_loss(params, cfg, batch, jax.random.key(3), uncond, 0.1, min_snr_gamma=5.0)
-    small_gamma = diffusion_loss(params, cfg, batch, jax.random.key(3), uncond, 0.1, min_snr_gamma=0.05)
-    np.testing.assert_allclose(float(usual), float(plain), rtol=1e-6)
-    assert float(small_gamma) < 0.9 * float(plain)
+    np.testing.assert_allclose(loss(cfg, 5.0), plain, rtol=1e-6)
+    assert loss(cfg, 0.05) < 0.9 * plain
+    # v: weight min(SNR, γ)/(SNR + 1), below 1 at every t, and ~SNR at the noisiest ones
+    v_cfg = cfg.replace(parameterization="v")
+    assert loss(v_cfg, 5.0) < 0.9 * loss(v_cfg, 0.0)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from hummingbird_jax.models.attention import dot_product_attention, resolve_implementation
-from hummingbird_jax.models.unet3d import UNet3D, init_unet, unet_abstract_variables, unet_param_shapes
+from hummingbird_jax.diffusion.schedule import eps_from_velocity
+from hummingbird_jax.models.unet3d import UNet3D, init_unet, unet_abstract_variables, unet_eps, unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
 
@@ -85,6 +86,21 @@ def test_output_shape_and_batch_independence(cfg, shape):
     assert whole.shape == batch["x"].shape and whole.dtype == jnp.float32
     assert np.all(np.isfinite(whole))
     np.testing.assert_allclose(whole[:1], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_unet_eps_reads_a_v_prediction_as_noise():
+    """Same weights, two parameterizations: the raw output is the same, ``unet_eps`` converts only v."""
+    cfg = one_level(time_cond_proj_dim=None)
+    params = init_unet(cfg, jax.random.key(0))
+    b = inputs(cfg)
+    raw = np.asarray(apply(cfg, params, b))
+    args = (params, b["x"], b["timesteps"], b["context"], b["fps"])
+    np.testing.assert_array_equal(np.asarray(unet_eps(cfg, *args)), raw)
+    v_cfg = cfg.replace(parameterization="v")
+    np.testing.assert_allclose(np.asarray(unet_eps(v_cfg, *args)),
+                               np.asarray(eps_from_velocity(b["x"], raw, b["timesteps"])), atol=1e-6)
+    with pytest.raises(ValueError, match="parameterization"):
+        cfg.replace(parameterization="x0")
 
 
 def test_frames_interact_only_through_temporal_layers():

@@ -38,6 +38,7 @@ import numpy as np
 
 from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report, unet_forward
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.inference import TextToVideo
 from hummingbird_jax.models.attention import resolve_implementation
 from hummingbird_jax.models.unet_stats import count_params, forward_flops
@@ -67,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's sampler's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's sampler's)")
     p.add_argument("--batch", type=int, default=1, help="prompts per generation")
-    p.add_argument("--fps", type=int, default=8)
+    p.add_argument("--fps", type=int, default=DEFAULT_FPS)
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     p.add_argument("--vae-chunk", type=int, default=1, help="frames decoded by the VAE at once")
     p.add_argument("--prompt", default=DEFAULT_PROMPT)

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from hummingbird_jax import registry, video_io
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.commands.info import resolve_unet_config
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.inference import TextToVideo, check_generation_args
 
 _STUDENT, _TEACHER = registry.STUDENT_SAMPLER, registry.TEACHER_SAMPLER
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--frames", type=int, default=16, help="frames per video (default %(default)s)")
     p.add_argument("--height", type=int, default=320, help="height in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--width", type=int, default=512, help="width in pixels, a multiple of 64 (default %(default)s)")
-    p.add_argument("--fps", type=int, default=8, help="fps conditioning and output frame rate (default %(default)s)")
+    p.add_argument("--fps", type=int, default=DEFAULT_FPS, help="fps conditioning and output frame rate (default %(default)s)")
     p.add_argument("--guidance", type=float,
                    help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default %(default)s)")

@@ -19,10 +19,12 @@ from hummingbird_jax.diffusion.schedule import (
     alphas_cumprod,
     betas,
     boundary_scalings,
+    eps_from_velocity,
     guidance_embedding,
     predicted_x0,
     scale_arr,
     timestep_embedding,
+    velocity,
 )
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ddim_sample",
     "ddim_solver_schedule",
     "ddim_solver_step",
+    "eps_from_velocity",
     "guidance_embedding",
     "lcm_sample",
     "lcm_step",
@@ -44,6 +47,7 @@ __all__ = [
     "predicted_x0",
     "scale_arr",
     "timestep_embedding",
+    "velocity",
     "vc2_ddim_schedule",
     "vc2_ddim_timesteps",
 ]

@@ -3,15 +3,8 @@ prompt's text embedding, averaged over videos (:mod:`hummingbird_jax.evaluation.
 
 from __future__ import annotations
 
-from hummingbird_jax.evaluation import viclip_backend, viclip_dimension
-from hummingbird_jax.evaluation.dimension import Dimension
+from hummingbird_jax.evaluation.viclip_backend import text_video_dimension
 
 __all__ = ["DIMENSION"]
 
-DIMENSION = Dimension(
-    name="overall_consistency",
-    needs=(viclip_dimension.WEIGHTS,),
-    load=viclip_backend.load,
-    score=lambda scorer, video: scorer.score(video),
-    needs_prompt=True,
-)
+DIMENSION = text_video_dimension("overall_consistency")

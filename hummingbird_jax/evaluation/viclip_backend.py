@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from hummingbird_jax import registry
 from hummingbird_jax.convert.viclip import load_viclip
+from hummingbird_jax.evaluation.dimension import Dimension
 from hummingbird_jax.evaluation.viclip_dimension import WEIGHTS, ViCLIPScorer
 from hummingbird_jax.rewards.viclip import ViCLIPConfig, text_features, video_features
 from hummingbird_jax.text import tokenize
@@ -38,3 +39,10 @@ def load(weights_dir: str) -> ViCLIPScorer:
     """ViCLIP-L from the user's ``ViClip-InternVid-10M-FLT.pth`` in ``weights_dir`` (the two ViCLIP
     dimensions' ``load``; model: :mod:`hummingbird_jax.rewards.viclip`)."""
     return load_viclip_scorer(os.path.join(weights_dir, WEIGHTS))
+
+
+def text_video_dimension(name: str) -> Dimension:
+    """A ViCLIP text-video dimension (``overall_consistency``, ``temporal_style``): they differ only in
+    their prompt lists, which the evaluation's prompt files carry."""
+    return Dimension(name=name, needs=(WEIGHTS,), load=load, score=lambda scorer, video: scorer.score(video),
+                     needs_prompt=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from hummingbird_jax import registry
 from hummingbird_jax.diffusion.samplers import vc2_ddim_timesteps
-from hummingbird_jax.diffusion.sampling import SamplerSpec, make_sampler
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, SamplerSpec, make_sampler
 from hummingbird_jax.inference.bundle import ModelBundle
 from hummingbird_jax.inference.compile_cache import CompileCache
 from hummingbird_jax.models.vae import decode_video_latents
@@ -95,7 +95,7 @@ class TextToVideo(ModelBundle):
         """Rows of explicit noise the sampler takes for ``steps`` steps."""
         return len(vc2_ddim_timesteps(steps)) if self.teacher else steps
 
-    def sample_latents(self, context, latents, noise, *, steps: int, fps=8, guidance: float | None = None,
+    def sample_latents(self, context, latents, noise, *, steps: int, fps=DEFAULT_FPS, guidance: float | None = None,
                        timings: dict | None = None):
         """Run the whole sampling loop as one compiled program → final latents ``(b, t, h, w, 4)``.
 
@@ -143,7 +143,7 @@ class TextToVideo(ModelBundle):
         return jnp.stack(lat), jnp.stack(noise, axis=1)
 
     def generate(self, prompts: Sequence[str], steps: int | None = None, frames: int = 16, height: int = 320,
-                 width: int = 512, fps: int = 8, guidance: float | None = None, seed: int = 0, *,
+                 width: int = 512, fps: int = DEFAULT_FPS, guidance: float | None = None, seed: int = 0, *,
                  batch_size: int | None = None, vae_chunk: int = 1, timings: dict | None = None,
                  progress=None, first_index: int = 0) -> np.ndarray:
         """Prompts → uint8 video ``(b, t, height, width, 3)``.
