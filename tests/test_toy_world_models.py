@@ -5,18 +5,27 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hummingbird_jax import registry
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import AutoencoderKL, init_vae_params
-from hummingbird_jax import registry
-from hummingbird_jax.training.losses import denoising_loss
-from hummingbird_jax.toy_world.classifier import (ClassifierConfig, accuracy, chance_scores, label_scores,
-                                                  train_classifier)
+from hummingbird_jax.toy_world.classifier import (
+    ClassifierConfig,
+    accuracy,
+    chance_scores,
+    label_scores,
+    train_classifier,
+)
 from hummingbird_jax.toy_world.clips import rendered_clips
 from hummingbird_jax.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, retrieval_accuracy, train_reward
-from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
-                                                    init_text_encoder)
+from hummingbird_jax.toy_world.text_encoder import (
+    caption_energy,
+    context_separation,
+    encode_captions,
+    init_text_encoder,
+)
 from hummingbird_jax.toy_world.vae import normalise_latent_scale, toy_vae_config
 from hummingbird_jax.toy_world.world import ClipSpec, all_specs
+from hummingbird_jax.training.losses import denoising_loss
 
 
 def test_classifier_reads_colour_and_motion_off_unseen_clips():

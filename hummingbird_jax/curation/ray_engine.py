@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hummingbird_jax.curation.stage import Stage, _process_rows, _records
+from hummingbird_jax.curation.stage_contract import Stage, process_rows, row_records
+
 # Connection and resources live in the data layer (data encode shares them); re-exported for this module's callers.
 from hummingbird_jax.data.ray_cluster import (  # noqa: F401
     DEFAULT_ROWS_PER_TASK,
@@ -64,7 +65,7 @@ def _process_chunks(batch: dict[str, np.ndarray], stage: Stage) -> dict[str, np.
     for payload in batch["chunk"]:
         chunk, rows = pickle.loads(payload)
         indices.append(pickle.dumps(chunk))
-        results.append(pickle.dumps(_process_rows(stage, rows)))
+        results.append(pickle.dumps(process_rows(stage, rows)))
     return {"indices": np.array(indices, dtype=object), "results": np.array(results, dtype=object)}
 
 
@@ -102,7 +103,7 @@ def run_chunks(
     context.enable_progress_bars = False  # run_stage's bar counts committed rows
     context.print_on_execution_start = False
     per_call = max(1, math.ceil(res.rows_per_task / max(1, len(chunks[0]) if chunks else 1)))
-    items = [{"chunk": pickle.dumps((chunk, _records(frame, chunk)))} for chunk in chunks]
+    items = [{"chunk": pickle.dumps((chunk, row_records(frame, chunk)))} for chunk in chunks]
     blocks = max(1, min(MAX_BLOCKS, math.ceil(len(items) / per_call)))
     dataset = ray.data.from_items(items, override_num_blocks=blocks)
     remote: dict[str, Any] = {"num_cpus": res.num_cpus}

@@ -1,4 +1,4 @@
-"""The stage contract and the one runner every curation stage goes through.
+"""The one runner every curation stage goes through (the contract itself: :mod:`.stage_contract`).
 
 A stage is a *column producer*: given manifest rows it returns, for each row, a dict of new column
 values (and optionally ``error``). Probing, scene splitting, motion analysis, re-captioning and
@@ -37,46 +37,20 @@ import time
 from concurrent import futures
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from hummingbird_jax.curation import ray_engine
+from hummingbird_jax.curation.stage_contract import (  # noqa: F401 -- Stage and ERROR_COLUMN are this module's API too
+    ERROR_COLUMN,
+    Stage,
+    clean_value,
+    is_missing,
+    process_rows,
+    row_records,
+)
 from hummingbird_jax.curation.tables import read_manifest, write_manifest
-
-ERROR_COLUMN = "error"
-
-
-class Stage:
-    """Base class of a column producer. Subclasses set the class attributes and implement ``process``.
-
-    Attributes:
-      name: short name, used in logs, error reasons and the journal header.
-      columns: the columns ``process`` returns (``error`` is always allowed in addition).
-      kind: ``"cpu"`` (rows go to a process pool) or ``"model"`` (batches in the calling process).
-      batch_size: rows handed to ``process`` at once.
-      summary_column: a label column whose value counts are shown in the summary.
-    """
-
-    name: str = "stage"
-    columns: tuple[str, ...] = ()
-    kind: str = "cpu"
-    batch_size: int = 1
-    summary_column: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        """Settings that change the results; a journal written with other values is discarded."""
-        return {}
-
-    def setup(self) -> None:
-        """Loads heavy state (a model, a detector) once per process before the first ``process``."""
-
-    def process(self, rows: list[dict]) -> list[dict]:
-        raise NotImplementedError
-
-    def finalize(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Turns the merged table into the output table (e.g. one row per detected scene)."""
-        return frame
 
 
 @dataclasses.dataclass
@@ -149,32 +123,6 @@ def row_keys(frame: pd.DataFrame) -> list[str]:
     return [f"{b}#{n}" + (f"@{i}" if i else "") for b, n, i in zip(base, occurrence, identity)]
 
 
-def _clean(value):
-    if _is_missing(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        return value.item()
-    return value
-
-
-def _records(frame: pd.DataFrame, indices: Sequence[int]) -> list[dict]:
-    records = frame.iloc[list(indices)].to_dict("records")
-    return [{k: _clean(v) for k, v in r.items()} for r in records]
-
-
-def _process_rows(stage: Stage, rows: list[dict]) -> list[dict]:
-    """Runs ``stage.process``; on an exception retries row by row so one bad row fails alone."""
-    try:
-        results = stage.process(rows)
-        if len(results) != len(rows):
-            raise RuntimeError(f"returned {len(results)} results for {len(rows)} rows")
-        return results
-    except Exception as err:  # noqa: BLE001 -- a failing row must not stop the run
-        if len(rows) == 1:
-            return [{ERROR_COLUMN: f"{stage.name}_failed: {type(err).__name__}: {err}"}]
-        return [r for row in rows for r in _process_rows(stage, [row])]
-
-
 _WORKER_STAGE: Stage | None = None
 
 
@@ -185,7 +133,7 @@ def _init_worker(stage: Stage) -> None:
 
 
 def _worker_process(rows: list[dict]) -> list[dict]:
-    return _process_rows(_WORKER_STAGE, rows)
+    return process_rows(_WORKER_STAGE, rows)
 
 
 class _Journal:
@@ -280,19 +228,17 @@ def run_stage(
             unknown = set(result) - allowed
             if unknown:
                 raise RuntimeError(f"stage {stage.name} returned undeclared columns {sorted(unknown)}")
-        journal.add([(keys[i], {k: _clean(v) for k, v in r.items()}) for i, r in zip(chunk, results)])
+        journal.add([(keys[i], {k: clean_value(v) for k, v in r.items()}) for i, r in zip(chunk, results)])
         bar.update(len(chunk))
 
     bar = tqdm(total=len(pending), desc=stage.name, unit="row", disable=not progress or not pending)
     try:
         if chunks and engine == "ray":
-            from hummingbird_jax.curation import ray_engine  # deferred: import cycle (ray_engine imports this module)
-
             ray_engine.run_chunks(stage, frame, chunks, record, ray)
         elif chunks and (stage.kind == "model" or workers <= 1):
             stage.setup()
             for chunk in chunks:
-                record(chunk, _process_rows(stage, _records(frame, chunk)))
+                record(chunk, process_rows(stage, row_records(frame, chunk)))
         elif chunks:
             _run_pool(stage, frame, chunks, workers, record)
     finally:
@@ -335,7 +281,7 @@ def _run_pool(stage, frame, chunks, workers, record) -> None:
             while queue or in_flight:
                 while queue and len(in_flight) < 2 * workers:
                     chunk = queue.popleft()
-                    in_flight[pool.submit(_worker_process, _records(frame, chunk))] = chunk
+                    in_flight[pool.submit(_worker_process, row_records(frame, chunk))] = chunk
                 done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
                 for future in done:
                     record(in_flight.pop(future), future.result())
@@ -363,13 +309,9 @@ def _merge(frame, keys, errors_in, done, columns) -> pd.DataFrame:
 
 def _tidy_object_column(series: pd.Series) -> pd.Series:
     """``[1.0, None]`` as float64, so numeric columns stay numeric in CSV and Parquet."""
-    values = [v for v in series if not _is_missing(v)]
+    values = [v for v in series if not is_missing(v)]
     if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return pd.Series([None if _is_missing(v) else v for v in series], index=series.index, dtype="Int64")
+        return pd.Series([None if is_missing(v) else v for v in series], index=series.index, dtype="Int64")
     if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return pd.to_numeric(series, errors="coerce")
     return series
-
-
-def _is_missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))

@@ -29,10 +29,10 @@ import numpy as np
 
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
-    take_per_sample,
     alphas_cumprod,
     boundary_scalings,
     scale_arr,
+    take_per_sample,
 )
 
 ModelFn = Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hummingbird_jax import registry
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.unet_config import UNet3DConfig
-from hummingbird_jax import registry
 from hummingbird_jax.toy_world.fitting import fit
 from hummingbird_jax.training.losses import denoising_loss
 
