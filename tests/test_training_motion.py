@@ -7,7 +7,8 @@ captions' context from a frozen text tower, sampled with :func:`~hummingbird_jax
 from pure noise, and the sampled square's centroid must travel the captioned way. Each frame alone
 cannot tell where its square belongs (every frame holds one square somewhere on the path), so only the
 temporal layers can make a clip move: with them off the same run moves the captioned way about as often
-as chance (the slow test below).
+as chance (the second test).
+Both are in the ``slow`` set (``python -m pytest -n 2 -q -m slow tests``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def _captioned_moves(temporal: bool) -> float:
     return float(np.mean(travel * direction >= 2.0))
 
 
+@pytest.mark.slow  # ~3 min on a quiet 2-core CPU, 5-10 min beside another xdist worker
 def test_a_temporal_unet_learns_the_captioned_motion():
     assert _captioned_moves(temporal=True) >= 0.8
 
