@@ -21,7 +21,6 @@ Writes ``benchmarks/results/curation_ray.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import subprocess
 import sys
@@ -34,7 +33,6 @@ import pandas as pd
 from hummingbird_jax.benchmarking import report
 from hummingbird_jax.curation import MotionStage, Stage, ingest, read_manifest, run_curation, run_stage
 from hummingbird_jax.curation.motion_clips import MOTION_CLASSES, render_clip, write_video
-from hummingbird_jax.curation.ray_engine import RayOptions
 
 
 class NoopStage(Stage):

@@ -23,6 +23,13 @@ def relative_error(got, want) -> float:
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
+def assert_close_to_range(got, want, rel: float = 1e-4) -> None:
+    """The reference README's criterion: same shape and ``max|got − want| ≤ rel · max|want|``."""
+    assert np.shape(got) == np.shape(want), f"shape {np.shape(got)} != {np.shape(want)}"
+    err = relative_error(got, want)
+    assert err <= rel, f"max|Δ|/max|ref| = {err:.2e} > {rel:.0e}"
+
+
 def read_manifest(name: str) -> dict[str, tuple[int, ...]]:
     """``keys_*.tsv`` as ``{key: shape}``."""
     out = {}

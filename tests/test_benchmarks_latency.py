@@ -5,9 +5,8 @@ import json
 import jax
 import pytest
 
-from hummingbird_jax import cli
+from hummingbird_jax import cli, registry
 from hummingbird_jax.models.unet_stats import forward_flops
-from hummingbird_jax import registry
 
 TINY = ["--model", "tiny-0.7b", "--random-init", "--frames", "2", "--height", "64", "--width", "64", "--steps", "2",
         "--no-compilation-cache", "--notes", "test run"]

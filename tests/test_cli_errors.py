@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hummingbird_jax import cli
+from hummingbird_jax import cli, registry
 from hummingbird_jax.convert.checkpoint_io import save_safetensors
+from hummingbird_jax.inference import TextToVideo, abstract_params, random_params
 from hummingbird_jax.model_dir import load_component
 from hummingbird_jax.models.vae import VAEConfig
-from hummingbird_jax import registry
-from hummingbird_jax.inference import TextToVideo, abstract_params, random_params
 
 
 def _one_line_error(capsys, argv, *needles):

@@ -11,7 +11,12 @@ from safetensors.numpy import load_file
 from hummingbird_jax.convert import text_encoder_from_torch
 from hummingbird_jax.models import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.text import tokenize
-from hummingbird_jax.text_encoding import PromptEncoder, encode_prompts, unconditional_embedding, unique_prompts
+from hummingbird_jax.text_encoding import (
+    PromptEncoder,
+    encode_prompts,
+    unconditional_embedding,
+    unique_prompts,
+)
 
 REF = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -1,12 +1,12 @@
 """OpenCLIP text tower: U-Net context parity with the official FrozenOpenCLIPEmbedder, conversion."""
 
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REFERENCE, read_manifest
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert import text_encoder_from_torch, text_encoder_to_torch
@@ -15,8 +15,6 @@ from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.models import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.text import tokenize
 
-REF = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
-
 
 def _rel_err(a, b):
     return float(np.abs(np.asarray(a) - b).max() / np.abs(b).max())
@@ -24,9 +22,9 @@ def _rel_err(a, b):
 
 @pytest.fixture(scope="module")
 def fixture():
-    meta = json.loads((REF / "text_encoder.json").read_text())
+    meta = json.loads((REFERENCE / "text_encoder.json").read_text())
     cfg = CLIPTextConfig(width=meta["width"], heads=meta["heads"], layers=meta["layers"])
-    return cfg, load_file(str(REF / "text_encoder.safetensors")), load_file(str(REF / "text_encoder.io.safetensors"))
+    return cfg, load_file(str(REFERENCE / "text_encoder.safetensors")), load_file(str(REFERENCE / "text_encoder.io.safetensors"))
 
 
 def test_context_matches_official_penultimate_plus_ln_final(fixture):
@@ -39,11 +37,11 @@ def test_context_matches_official_penultimate_plus_ln_final(fixture):
 
 
 def test_e2e_text_tower_reproduces_the_generation_context():
-    meta = json.loads((REF / "e2e.json").read_text())
+    meta = json.loads((REFERENCE / "e2e.json").read_text())
     te = meta["text_encoder"]
     cfg = CLIPTextConfig(width=te["width"], heads=te["heads"], layers=te["layers"])
-    params = text_encoder_from_torch(load_file(str(REF / te["weights"])), cfg)
-    io = load_file(str(REF / "e2e.io.safetensors"))
+    params = text_encoder_from_torch(load_file(str(REFERENCE / te["weights"])), cfg)
+    io = load_file(str(REFERENCE / "e2e.io.safetensors"))
     context = CLIPTextEncoder(cfg).apply({"params": params}, jnp.asarray(tokenize(meta["prompts"])))
     assert _rel_err(context, io["context"]) <= 1e-4
 
@@ -101,10 +99,6 @@ def test_conversion_reports_every_missing_and_misshaped_key(fixture):
 
 
 def test_full_vit_h_14_keys_and_shapes_match_the_official_manifest():
-    expected = {}
-    for line in (REF / "keys_text_encoder.tsv").read_text().splitlines():
-        key, shape = line.split("\t")
-        expected[key] = tuple(int(d) for d in shape.split(",")) if shape else ()
     manifest = text_encoder_manifest()  # eval_shape only, nothing allocated
-    assert manifest == expected
+    assert manifest == read_manifest("keys_text_encoder.tsv")
     assert sum(int(np.prod(s)) for s in manifest.values()) == 354_032_641

@@ -8,17 +8,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import read_manifest
 from flax.core import meta
 
-from conftest import read_manifest
-from hummingbird_jax.convert.clip import clip_manifest, clip_to_torch, text_encoder_to_torch, _clip_shapes
+from hummingbird_jax import registry
+from hummingbird_jax.convert.clip import (
+    _clip_shapes,
+    clip_manifest,
+    clip_to_torch,
+    text_encoder_to_torch,
+)
 from hummingbird_jax.convert.unet import unet_to_torch, unet_torch_shapes
 from hummingbird_jax.convert.vae import vae_to_torch
-from hummingbird_jax.models.clip import CLIPConfig, CLIPTextConfig, CLIPTextEncoder, CLIPVisionConfig
+from hummingbird_jax.models.clip import (
+    CLIPConfig,
+    CLIPTextConfig,
+    CLIPTextEncoder,
+    CLIPVisionConfig,
+)
 from hummingbird_jax.models.unet3d import unet_abstract_variables
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig, vae_param_shapes
-from hummingbird_jax import registry
 
 PRESETS = {"hb_0.7b": UNet3DConfig.hummingbird_0_7b}  # the other presets' manifests: test_unet_conversion.py
 

@@ -8,7 +8,11 @@ import pytest
 
 from hummingbird_jax.cli import main
 from hummingbird_jax.curation import MotionStage, classify, clip_scores, read_manifest
-from hummingbird_jax.curation.motion_clips import MOTION_CLASSES, render_clip, write_video
+from hummingbird_jax.curation.motion_clips import (
+    MOTION_CLASSES,
+    render_clip,
+    write_video,
+)
 
 # (size, speed, seed): a small 4:3 frame at a slow speed and a wide frame at a fast one.
 SETTINGS = [((96, 128), 0.5, 11), ((112, 192), 1.5, 12)]

@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.numpy import load_file
+from test_dover_parity import FIXTURES, small_config
+from test_dover_views import SMALL_TYPES
 
 from hummingbird_jax.curation.filter import run_filter
 from hummingbird_jax.curation.quality import QUALITY_COLUMNS, QualityStage
 from hummingbird_jax.curation.stage import journal_path, run_stage
 from hummingbird_jax.curation.tables import read_manifest
 from hummingbird_jax.video_io import write_mp4
-from test_dover_parity import FIXTURES, small_config
-from test_dover_views import SMALL_TYPES
 
 
 def _video(kind: str, frames: int = 24, size=(96, 128), seed: int = 0) -> np.ndarray:

@@ -16,8 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hummingbird_jax.curation import (RecaptionStage, build_messages, check_caption, clean_output, read_manifest,
-                                      run_stage)
+from hummingbird_jax.curation import (
+    RecaptionStage,
+    build_messages,
+    check_caption,
+    clean_output,
+    read_manifest,
+    run_stage,
+)
 from hummingbird_jax.curation.recaption import SYSTEM_PROMPT
 from hummingbird_jax.curation.stage import journal_path
 from hummingbird_jax.curation.tiny_lm import build_tiny_chat_model

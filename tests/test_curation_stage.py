@@ -7,7 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-from hummingbird_jax.curation import ManifestError, Stage, read_manifest, run_stage, write_manifest
+from hummingbird_jax.curation import (
+    ManifestError,
+    Stage,
+    read_manifest,
+    run_stage,
+    write_manifest,
+)
 from hummingbird_jax.curation.stage import journal_path, row_keys
 
 

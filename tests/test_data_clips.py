@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hummingbird_jax.data import ClipConfig, Manifest, clip_loader, frame_index, read_clip, write_video
+from hummingbird_jax.data import (
+    ClipConfig,
+    Manifest,
+    clip_loader,
+    frame_index,
+    read_clip,
+    write_video,
+)
 from hummingbird_jax.data.decode import SKIP_REASONS, choose_window, resized_size
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

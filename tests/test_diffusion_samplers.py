@@ -1,30 +1,18 @@
 """LCM, VC2 DDIM and the distillation solver against the official fixtures and exact invariants."""
 
-import os
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REFERENCE, assert_close_to_range
 from safetensors.numpy import load_file
 
 from hummingbird_jax import diffusion
-
-REFERENCE = Path(os.environ.get("HUMMINGBIRD_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
 
 
 @pytest.fixture(scope="module")
 def ref():
     return load_file(str(REFERENCE / "diffusion.safetensors"))
-
-
-def assert_close_to_range(ours, want, rel=1e-4):
-    """Reference README criterion: max|a − b| ≤ rel · max|b|."""
-    ours, want = np.asarray(ours, np.float64), np.asarray(want, np.float64)
-    assert ours.shape == want.shape
-    err = np.abs(ours - want).max() / np.abs(want).max()
-    assert err <= rel, f"max|Δ|/max|ref| = {err:.2e} > {rel:.0e}"
 
 
 def oracle_model(x0):

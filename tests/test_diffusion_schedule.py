@@ -1,16 +1,13 @@
 """Schedule, embeddings and boundary scalings against the official fixtures and their invariants."""
 
-import os
-from pathlib import Path
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REFERENCE
 from safetensors.numpy import load_file
 
 from hummingbird_jax import diffusion
 
-REFERENCE = Path(os.environ.get("HUMMINGBIRD_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
 # float32 sin/cos of arguments up to 15,000 differ by ~1 ulp of exp between libraries (reference README).
 SINUSOID_ATOL = 1e-3
 

@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import relative_error
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert.dover import dover_manifest, ignored_keys, load_dover
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax.dover import DOVERConfig, dover_params_from_torch, dover_scores, fuse_dover
+from hummingbird_jax.dover import (
+    DOVERConfig,
+    dover_params_from_torch,
+    dover_scores,
+    fuse_dover,
+)
 from hummingbird_jax.models.convnext3d import ConvNeXt3DConfig
 from hummingbird_jax.models.dover import dover_score_maps
 from hummingbird_jax.models.swin3d import Swin3DConfig
@@ -22,10 +28,6 @@ from hummingbird_jax.models.swin3d import Swin3DConfig
 FIXTURES = Path(__file__).parent / "fixtures" / "dover"
 MODELS = ("dover_small", "dover_mobile_small")
 BRANCHES = ("technical", "aesthetic")
-
-
-def rel_err(got, want) -> float:
-    return float(np.max(np.abs(np.asarray(got, np.float64) - want)) / np.max(np.abs(want)))
 
 
 def _backbone(spec: dict, mobile: bool):
@@ -69,8 +71,8 @@ def test_dover_score_maps_and_clip_scores_match_official_evaluator(model, size):
     for branch in BRANCHES:
         want = np.transpose(io[f"size{size}.{branch}.map"], (0, 2, 3, 4, 1))
         assert maps[branch].shape == want.shape
-        assert rel_err(maps[branch], want) <= 1e-4, (name, branch)
-        assert rel_err(scores[branch], io[f"size{size}.{branch}.clip_scores"]) <= 1e-4, (name, branch)
+        assert relative_error(maps[branch], want) <= 1e-4, (name, branch)
+        assert relative_error(scores[branch], io[f"size{size}.{branch}.clip_scores"]) <= 1e-4, (name, branch)
 
 
 def test_fused_scores_match_official_fuse_results(model):
@@ -132,7 +134,7 @@ def test_released_style_pth_loads_through_restricted_unpickler(tmp_path):
     params = load_dover(tmp_path / "DOVER.pth", cfg)
     io = load_file(str(FIXTURES / "dover_small.io.safetensors"))
     scores = dover_scores(params, cfg, _views(io, 1))
-    assert rel_err(scores["technical"], io["size1.technical.clip_scores"]) <= 1e-4
+    assert relative_error(scores["technical"], io["size1.technical.clip_scores"]) <= 1e-4
 
 
 def test_from_official_rejects_unsupported_backbone_in_one_line():

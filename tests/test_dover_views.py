@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from hummingbird_jax.data.dover_views import (
-    DEFAULT_SAMPLE_TYPES, MEAN, STD, clips_first, count_frames, normalize_view, read_frames, sample_dover_views,
+    DEFAULT_SAMPLE_TYPES,
+    MEAN,
+    STD,
+    clips_first,
+    count_frames,
+    normalize_view,
+    read_frames,
+    sample_dover_views,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dover"

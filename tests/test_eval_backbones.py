@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual, vision_manifest
+from hummingbird_jax.convert.clip import (
+    load_dino,
+    load_openai_clip_visual,
+    vision_manifest,
+)
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.evaluation.backbones import load_linear_head
 from hummingbird_jax.models.clip import CLIPVisionConfig, CLIPVisionEncoder

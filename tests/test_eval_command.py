@@ -7,6 +7,7 @@ import pathlib
 
 import jax
 import numpy as np
+from test_eval_backbones import DINO_TINY, FIXTURES, OPENAI_TINY
 
 from hummingbird_jax.cli import main as cli_main
 from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual
@@ -18,8 +19,6 @@ from hummingbird_jax.evaluation.viclip_backend import viclip_scorer
 from hummingbird_jax.models.viclip import ViCLIP, ViCLIPConfig
 from hummingbird_jax.text import tokenize
 from hummingbird_jax.video_io import write_mp4
-
-from test_eval_backbones import DINO_TINY, FIXTURES, OPENAI_TINY
 
 
 def _static_and_noisy(folder: pathlib.Path):

@@ -6,7 +6,12 @@ import json
 import pytest
 
 from hummingbird_jax.errors import UserError
-from hummingbird_jax.evaluation.prompts import prompt_from_filename, read_manifest, read_prompt_list, video_name
+from hummingbird_jax.evaluation.prompts import (
+    prompt_from_filename,
+    read_manifest,
+    read_prompt_list,
+    video_name,
+)
 
 
 def test_vbench_file_names_round_trip_to_their_prompt():

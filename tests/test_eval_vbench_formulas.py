@@ -7,18 +7,28 @@ import pathlib
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
+from test_eval_backbones import DINO_TINY, OPENAI_TINY
 
 from hummingbird_jax.convert.clip import load_dino, load_openai_clip_visual
-from hummingbird_jax.evaluation import subject_consistency, background_consistency, aesthetic_quality
-from hummingbird_jax.evaluation.aesthetic_quality import AestheticModel, aesthetic_from_features
+from hummingbird_jax.evaluation import (
+    aesthetic_quality,
+    background_consistency,
+    subject_consistency,
+)
+from hummingbird_jax.evaluation.aesthetic_quality import (
+    AestheticModel,
+    aesthetic_from_features,
+)
 from hummingbird_jax.evaluation.backbones import ImageTower, load_linear_head
 from hummingbird_jax.evaluation.consistency import frame_consistency, pooled_mean
 from hummingbird_jax.evaluation.dimension import Video
 from hummingbird_jax.evaluation.temporal_flickering import temporal_flickering
-from hummingbird_jax.evaluation.viclip_dimension import ViCLIPScorer, cosine_score, middle_frame_indices
+from hummingbird_jax.evaluation.viclip_dimension import (
+    ViCLIPScorer,
+    cosine_score,
+    middle_frame_indices,
+)
 from hummingbird_jax.video_io import read_video
-
-from test_eval_backbones import DINO_TINY, OPENAI_TINY
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "eval_backbones"
 NAMES = ("smooth", "noisy")

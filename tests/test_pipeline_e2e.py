@@ -1,28 +1,18 @@
 """The whole 4-step generation of the reference fixtures: tokens → context → denoised → video."""
 
 import json
-import os
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from conftest import REFERENCE, assert_close_to_range
 from safetensors.numpy import load_file
 
+from hummingbird_jax.inference import TextToVideo, check_generation_args
 from hummingbird_jax.models.clip import CLIPTextConfig
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig
-from hummingbird_jax.inference import TextToVideo, check_generation_args
 from hummingbird_jax.text import tokenize
-
-REFERENCE = Path(os.environ.get("HUMMINGBIRD_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
-
-
-def assert_close_to_range(ours, want, rel=1e-4):
-    ours, want = np.asarray(ours, np.float64), np.asarray(want, np.float64)
-    assert ours.shape == want.shape
-    err = np.abs(ours - want).max() / np.abs(want).max()
-    assert err <= rel, f"max|Δ|/max|ref| = {err:.2e} > {rel:.0e}"
 
 
 def to_channels_last(video):

@@ -6,14 +6,13 @@ import jax
 import numpy as np
 import pytest
 import yaml
+from conftest import REFERENCE
 from safetensors.numpy import load_file, save_file
 
-from conftest import REFERENCE
-from hummingbird_jax import cli, model_dir, video_io
+from hummingbird_jax import cli, model_dir, registry, video_io
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
-from hummingbird_jax.models.clip import CLIPTextConfig
-from hummingbird_jax import registry
 from hummingbird_jax.inference import TextToVideo
+from hummingbird_jax.models.clip import CLIPTextConfig
 
 TEXT_PREFIX, VAE_PREFIX = "cond_stage_model.model.", "first_stage_model."
 

@@ -11,11 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import relative_error
 from safetensors.numpy import load_file
 
+from hummingbird_jax import registry
 from hummingbird_jax.convert.internvideo2 import ignored_patterns, internvideo2_manifest
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax import registry
 from hummingbird_jax.models.internvideo2 import param_shapes
 from hummingbird_jax.rewards.base import RewardModel
 from hummingbird_jax.rewards.internvideo2 import (
@@ -26,7 +27,6 @@ from hummingbird_jax.rewards.internvideo2 import (
     video_features,
 )
 from hummingbird_jax.text.wordpiece import WordPieceTokenizer
-from conftest import relative_error
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "internvideo2"
 CONFIGS = json.loads((FIXTURES / "configs.json").read_text())

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import relative_error
 from safetensors.numpy import load_file
 
-from conftest import relative_error
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.convert.viclip import load_viclip, params_to_torch, viclip_manifest
 from hummingbird_jax.rewards import RewardModel, ViCLIPReward

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from hummingbird_jax.text import EOT_TOKEN, SOT_TOKEN, VOCAB_SIZE, BPETokenizer, default_tokenizer, tokenize
+from hummingbird_jax.text import (
+    EOT_TOKEN,
+    SOT_TOKEN,
+    VOCAB_SIZE,
+    BPETokenizer,
+    default_tokenizer,
+    tokenize,
+)
 
 REF = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -16,7 +16,12 @@ from hummingbird_jax.toy_world.classifier import (
     train_classifier,
 )
 from hummingbird_jax.toy_world.clips import rendered_clips
-from hummingbird_jax.toy_world.reward import RewardTrainConfig, ToyVideoTextReward, retrieval_accuracy, train_reward
+from hummingbird_jax.toy_world.reward import (
+    RewardTrainConfig,
+    ToyVideoTextReward,
+    retrieval_accuracy,
+    train_reward,
+)
 from hummingbird_jax.toy_world.text_encoder import (
     caption_energy,
     context_separation,

@@ -41,7 +41,12 @@ def test_stage_configs_are_valid_engine_experiments(tmp_path):
 
 
 def test_stage_configs_follow_the_presets_world_and_step_counts():
-    from hummingbird_jax.toy_world.presets import PRESETS, STAGE1_STEPS, STAGE2_STEPS, latent_size
+    from hummingbird_jax.toy_world.presets import (
+        PRESETS,
+        STAGE1_STEPS,
+        STAGE2_STEPS,
+        latent_size,
+    )
     from hummingbird_jax.training.config import load_experiment
 
     for variant in PRESETS:

@@ -4,11 +4,16 @@ import jax
 import numpy as np
 import pytest
 
+from hummingbird_jax import registry
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.vae import init_vae_params
-from hummingbird_jax import registry
 from hummingbird_jax.toy_world.clips import rendered_clips
-from hummingbird_jax.toy_world.sampling import SamplerSpec, cost, generate, temporal_consistency
+from hummingbird_jax.toy_world.sampling import (
+    SamplerSpec,
+    cost,
+    generate,
+    temporal_consistency,
+)
 from hummingbird_jax.toy_world.vae import toy_vae_config
 from hummingbird_jax.toy_world.world import ClipSpec
 
@@ -45,7 +50,12 @@ def test_lcm_sampling_of_a_student_gives_decoded_videos():
 def test_report_json_maps_each_model_to_its_metrics_and_the_gif_grid_has_every_frame(tmp_path):
     from PIL import Image
 
-    from hummingbird_jax.toy_world.evaluate import STUDENT_SAMPLING_STEPS, gif_grid, report_json, table_markdown
+    from hummingbird_jax.toy_world.evaluate import (
+        STUDENT_SAMPLING_STEPS,
+        gif_grid,
+        report_json,
+        table_markdown,
+    )
 
     def result(name, steps, acc):
         return {"model": name, "sampler": "lcm", "steps": steps, "semantic_accuracy": acc, "temporal_consistency": 0.9, "temporal_flickering": 0.97,

@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import FAST_XLA_FLAGS
+
 from hummingbird_jax import cli
 from hummingbird_jax.errors import Interrupted
 from hummingbird_jax.training.interruption import StopRequest

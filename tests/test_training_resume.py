@@ -12,8 +12,8 @@ import time
 import jax
 import numpy as np
 import pytest
-
 from conftest import FAST_XLA_FLAGS
+
 from hummingbird_jax.training import checkpointing
 
 RUN = ["-m", "hummingbird_jax.cli", "train", "stage2_turbo", "--variant", "tiny",

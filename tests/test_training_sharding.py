@@ -17,9 +17,7 @@ import sys
 import textwrap
 
 import numpy as np
-
 from conftest import FAST_XLA_FLAGS
-
 
 MESHES = textwrap.dedent("""
     import json, sys, jax, numpy as np

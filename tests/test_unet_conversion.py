@@ -5,16 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import REFERENCE, read_manifest
+
 from hummingbird_jax.cli import main
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.prune import block_map, prune_teacher_to_student
 from hummingbird_jax.convert.rules import ConversionError, torch_key_for
-from hummingbird_jax.param_paths import flax_paths
-from hummingbird_jax.convert.unet import UNET_PREFIX, UNET_RULES, unet_from_torch, unet_to_torch, unet_torch_shapes
+from hummingbird_jax.convert.unet import (
+    UNET_PREFIX,
+    UNET_RULES,
+    unet_from_torch,
+    unet_to_torch,
+    unet_torch_shapes,
+)
 from hummingbird_jax.models.unet3d import unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.param_paths import flax_paths
 
 PRESETS = {"vc2_teacher": UNet3DConfig.vc2_teacher, "hb_0.9b": UNet3DConfig.hummingbird_0_9b,
            "hb_0.7b": UNet3DConfig.hummingbird_0_7b}

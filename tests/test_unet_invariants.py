@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 
 from hummingbird_jax.diffusion.schedule import eps_from_velocity
-from hummingbird_jax.models.attention import dot_product_attention, resolve_implementation
-from hummingbird_jax.models.unet3d import UNet3D, init_unet, unet_abstract_variables, unet_eps, unet_param_shapes
+from hummingbird_jax.models.attention import (
+    dot_product_attention,
+    resolve_implementation,
+)
+from hummingbird_jax.models.unet3d import (
+    UNet3D,
+    init_unet,
+    unet_abstract_variables,
+    unet_eps,
+    unet_param_shapes,
+)
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
 

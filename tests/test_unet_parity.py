@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REFERENCE, relative_error
 from safetensors.numpy import load_file
 
-from conftest import REFERENCE, relative_error
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.unet import unet_from_torch, unet_to_torch
 from hummingbird_jax.models.unet3d import UNet3D

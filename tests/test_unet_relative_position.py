@@ -8,11 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hummingbird_jax.param_paths import flax_paths
 from hummingbird_jax.convert.unet import unet_from_torch, unet_to_torch
-from hummingbird_jax.models.attention import dot_product_attention, relative_position_attention
-from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.models.attention import (
+    dot_product_attention,
+    relative_position_attention,
+)
 from hummingbird_jax.models.unet3d import block_layout, init_unet
+from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.param_paths import flax_paths
 from tests.test_unet_invariants import apply, inputs, one_level
 
 

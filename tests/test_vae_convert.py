@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from conftest import REFERENCE, read_manifest
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert import vae_from_torch, vae_to_torch
@@ -11,23 +12,16 @@ from hummingbird_jax.convert.vae import vae_torch_shapes
 from hummingbird_jax.models import VAEConfig
 from hummingbird_jax.models.vae import vae_param_shapes
 
-REF = "/work/shared/reference/"
-
 
 @pytest.fixture(scope="module")
 def small():
-    return VAEConfig.from_lvdm_yaml(REF + "vae.yaml"), load_file(REF + "vae.safetensors")
-
-
-def _manifest(path):
-    rows = (line.split("\t") for line in open(path).read().splitlines() if line.strip())
-    return {key: tuple(int(d) for d in shape.split(",")) for key, shape in rows}
+    return VAEConfig.from_lvdm_yaml(str(REFERENCE / "vae.yaml")), load_file(str(REFERENCE / "vae.safetensors"))
 
 
 def test_full_size_keys_and_shapes_reproduce_manifest():
     cfg = VAEConfig.sd_kl_f8()
     shapes = vae_torch_shapes(cfg)  # from jax.eval_shape: nothing allocated
-    assert shapes == _manifest(REF + "keys_vae.tsv")
+    assert shapes == read_manifest("keys_vae.tsv")
     assert sum(int(np.prod(s)) for s in shapes.values()) == 83_653_863
     assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(vae_param_shapes(cfg)))
 

@@ -5,7 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hummingbird_jax.models import AutoencoderKL, VAEConfig, decode_video_latents, encode_video_latents
+from hummingbird_jax.models import (
+    AutoencoderKL,
+    VAEConfig,
+    decode_video_latents,
+    encode_video_latents,
+)
 from hummingbird_jax.models.vae import init_vae_params
 
 # XLA's RngBitGenerator compiles several times faster on CPU than threefry for the many init draws.

@@ -24,18 +24,15 @@ import jax.numpy as jnp
 from hummingbird_jax.benchmarking import report
 from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
 from hummingbird_jax.models.vae import vae_param_shapes
+from hummingbird_jax.training import mesh as sharding
 from hummingbird_jax.training.config import apply_overrides, load_experiment
-from hummingbird_jax.training.mesh import (
-    largest_dim_shardings,
-    logical_param_shardings,
-    make_mesh,
-    replicated,
-    shard_like,
-    with_shapes,
-)
 from hummingbird_jax.training.models import build_model_set, text_param_shapes
 from hummingbird_jax.training.optimizer import make_optimizer
-from hummingbird_jax.training.train_step import StepSettings, init_state, make_train_step
+from hummingbird_jax.training.train_step import (
+    StepSettings,
+    init_state,
+    make_train_step,
+)
 from hummingbird_jax.training.trainable import TrainableSpec, split_student
 from hummingbird_jax.training.trainer import loss_function
 
@@ -58,7 +55,7 @@ def abstract_step(config, frames: int, height: int, width: int):
     """``(jitted step, abstract state, abstract frozen, abstract batch)`` of the config on one device."""
     models = build_model_set(config)
     spec = TrainableSpec.from_config(config.trainable)
-    mesh = make_mesh({"data": 1, "fsdp": 1}, jax.devices()[:1])
+    mesh = sharding.make_mesh({"data": 1, "fsdp": 1}, jax.devices()[:1])
     frozen_dtype = jnp.dtype(config.precision.frozen)
     as_frozen = lambda tree: jax.tree_util.tree_map(  # noqa: E731
         lambda s: jax.ShapeDtypeStruct(s.shape, frozen_dtype if jnp.issubdtype(s.dtype, jnp.floating) else s.dtype),
@@ -71,17 +68,19 @@ def abstract_step(config, frames: int, height: int, width: int):
         "rewards": {r.name: as_frozen(r.model.params_shapes()) for r in models.rewards},
     }
     frozen_shardings = {
-        "teacher": logical_param_shardings(unet_abstract_variables(models.teacher)["params"], mesh),
-        "vae": largest_dim_shardings(frozen["vae"], mesh), "text": largest_dim_shardings(frozen["text"], mesh),
-        "uncond": replicated(mesh),
-        "rewards": {k: largest_dim_shardings(v, mesh) for k, v in frozen["rewards"].items()},
+        "teacher": sharding.logical_param_shardings(unet_abstract_variables(models.teacher)["params"], mesh),
+        "vae": sharding.largest_dim_shardings(frozen["vae"], mesh),
+        "text": sharding.largest_dim_shardings(frozen["text"], mesh),
+        "uncond": sharding.replicated(mesh),
+        "rewards": {k: sharding.largest_dim_shardings(v, mesh) for k, v in frozen["rewards"].items()},
     }
     student = unet_param_shapes(models.student.replace(dtype="float32"))
     optimizer, schedule = make_optimizer(config.optim, int(config.total_steps))
     make_state = functools.partial(init_state, optimizer=optimizer, seed=0, ema=float(config.ema.decay) > 0)
     state = jax.eval_shape(lambda p: make_state(*split_student(p, spec, jax.random.key(0))), student)
-    student_ref = with_shapes(student, logical_param_shardings(unet_abstract_variables(models.student)["params"], mesh))
-    state_shardings = shard_like(state, student_ref, mesh)
+    student_shardings = sharding.logical_param_shardings(unet_abstract_variables(models.student)["params"], mesh)
+    student_ref = sharding.with_shapes(student, student_shardings)
+    state_shardings = sharding.shard_like(state, student_ref, mesh)
     f = models.vae.downsample_factor
     batch = {"latents": jax.ShapeDtypeStruct((1, frames, height // f, width // f, 4), jnp.float32),
              "tokens": jax.ShapeDtypeStruct((1, models.text.context_length), jnp.int32),
@@ -94,7 +93,7 @@ def abstract_step(config, frames: int, height: int, width: int):
                                         ema_as_target=config.stage == "stage2" and config.loss.target == "ema"))
     batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(("data", "fsdp")))
     jitted = jax.jit(step, in_shardings=(state_shardings, frozen_shardings, batch_sharding),
-                     out_shardings=(state_shardings, replicated(mesh)), donate_argnums=(0,))
+                     out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=(0,))
     return jitted, state, frozen, batch, models
 
 

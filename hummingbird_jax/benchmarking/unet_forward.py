@@ -53,8 +53,8 @@ from hummingbird_jax.convert.unet import unet_to_torch
 from hummingbird_jax.errors import ConfigError
 from hummingbird_jax.models.attention import IMPLEMENTATIONS, backend_kind
 from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes
-from hummingbird_jax.models.unet_stats import count_params, forward_flops
 from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.models.unet_stats import count_params, forward_flops
 
 FULL_MODEL_CHANNELS = 320
 CONTEXT_LEN = 77  # OpenCLIP's token count

@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import os
-
 from hummingbird_jax import registry
 from hummingbird_jax.evaluation.backbones import openai_clip_tower
-from hummingbird_jax.evaluation.consistency import frame_consistency, pooled_mean
-from hummingbird_jax.evaluation.dimension import Dimension, Video
+from hummingbird_jax.evaluation.consistency import consistency_dimension
 from hummingbird_jax.evaluation.transforms import clip_transform
 
-__all__ = ["WEIGHTS", "features", "score", "DIMENSION"]
+__all__ = ["WEIGHTS", "features", "load_tower", "DIMENSION"]
 
 WEIGHTS = "ViT-B-32.pt"
 
@@ -21,15 +18,9 @@ def features(tower, frames):
     return tower.features(clip_transform(frames, tower.cfg.image_size))
 
 
-def score(tower, video: Video) -> dict:
-    value, pairs = frame_consistency(features(tower, video.frames))
-    return {"score": value, "pairs": pairs}
+def load_tower(path):
+    """The ViT-B/32 tower VBench scores backgrounds with, from its OpenAI ``.pt`` file."""
+    return openai_clip_tower(path, registry.backbone("openai-vit-b-32"))
 
 
-DIMENSION = Dimension(
-    name="background_consistency",
-    needs=(WEIGHTS,),
-    load=lambda weights_dir: openai_clip_tower(os.path.join(weights_dir, WEIGHTS), registry.backbone("openai-vit-b-32")),
-    score=score,
-    aggregate=lambda results: pooled_mean([(r["score"], r["pairs"]) for r in results]),
-)
+DIMENSION = consistency_dimension("background_consistency", WEIGHTS, load_tower, features)

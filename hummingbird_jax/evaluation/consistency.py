@@ -7,9 +7,14 @@ features; a video scores the mean over those T-1 pairs, and a dimension's total 
 
 from __future__ import annotations
 
+import os
+from typing import Any, Callable
+
 import numpy as np
 
-__all__ = ["frame_consistency", "pooled_mean"]
+from hummingbird_jax.evaluation.dimension import Dimension, Video
+
+__all__ = ["frame_consistency", "pooled_mean", "consistency_dimension"]
 
 
 def frame_consistency(features) -> tuple[float, int]:
@@ -29,3 +34,21 @@ def pooled_mean(results: list[tuple[float, int]]) -> float:
     total = sum(score * n for score, n in results)
     count = sum(n for _, n in results)
     return total / count
+
+
+def consistency_dimension(name: str, weights: str, load_tower: Callable[[str], Any],
+                          features: Callable[[Any, np.ndarray], Any]) -> Dimension:
+    """A frame-consistency dimension: ``load_tower(path of weights)`` once, then per video
+    ``features(tower, uint8 frames) -> (T, D)`` scored with :func:`frame_consistency` and pooled over pairs."""
+
+    def score(tower, video: Video) -> dict:
+        value, pairs = frame_consistency(features(tower, video.frames))
+        return {"score": value, "pairs": pairs}
+
+    return Dimension(
+        name=name,
+        needs=(weights,),
+        load=lambda weights_dir: load_tower(os.path.join(weights_dir, weights)),
+        score=score,
+        aggregate=lambda results: pooled_mean([(r["score"], r["pairs"]) for r in results]),
+    )
