@@ -12,14 +12,27 @@ teacher's steps are batch-2 classifier-free-guidance calls).
 FLOPs come from XLA's cost analysis: the U-Net forward with
 :func:`hummingbird_jax.models.unet_stats.forward_flops`, the VAE decode of one frame (times the frames).
 Peak device memory is ``device.memory_stats()['peak_bytes_in_use']`` where the backend reports it
-(GPUs, TPUs), and the process's peak resident memory is always recorded. ``--torch-reference DIR``
-times the same U-Net forward in the official PyTorch code through ``hummingbird_jax/benchmarking/unet_forward.py``
-and reports the JAX/PyTorch step-time ratio::
+(GPUs, TPUs), and the process's peak resident memory is always recorded.
+
+Accuracy: with ``--dtype bfloat16`` the same seed and weights are also generated once in float32
+(untimed) and ``bf16_max_error_vs_fp32`` is the final video's ``max|bf16 − fp32| / max|fp32|``.
+
+``--torch-reference DIR`` (a checkout of AMD-Hummingbird-T2V; needs PyTorch and einops) runs the whole
+generation a second time through the official PyTorch modules in the same process
+(:mod:`hummingbird_jax.benchmarking.torch_reference`): the JAX float32 weights converted and loaded
+strictly, the same tokens, initial latents and per-step noise, the same sampler and steps. Each stage
+is timed in float32 and under ``torch.autocast(dtype=torch.bfloat16)`` with the same warm-up and
+repeats, and reported beside the JAX stages with the JAX/PyTorch ratios, also against the faster of
+the two ("best PyTorch"); the JAX video's error against the official float32 video is recorded.
+``--torch-threads N`` sets PyTorch's intra-op threads (on a busy shared CPU one thread can be far faster
+than two)::
 
     hummingbird bench latency --model hb-0.7b --random-init                        # 16x320x512, 4 steps
     hummingbird bench latency --model vc2 --random-init --dtype bfloat16           # 50-step CFG teacher
     hummingbird bench latency --checkpoint converted_dir --repeats 5
     python -m benchmarks.latency --model tiny-0.7b --random-init --frames 2 --height 64 --width 64
+    hummingbird bench latency --model tiny-0.7b --random-init --frames 2 --height 64 --width 64 \
+        --warmup 0 --repeats 1 --torch-reference /path/to/AMD-Hummingbird-T2V
 
 Writes ``<out>/latency_<model>_<frames>x<height>x<width>_<steps>steps_<dtype>_<backend>.{json,md}``.
 """
@@ -37,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hummingbird_jax import registry
-from hummingbird_jax.benchmarking import report, unet_forward
+from hummingbird_jax.benchmarking import official, report, torch_reference
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.inference import TextToVideo
 from hummingbird_jax.models.attention import resolve_implementation
@@ -81,8 +94,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help=f"JAX persistent compilation cache (default {DEFAULT_CACHE})")
     cache.add_argument("--no-compilation-cache", action="store_true", help="compile from scratch")
     p.add_argument("--torch-reference", metavar="DIR",
-                   help="checkout of the official AMD-Hummingbird-T2V code: also time its U-Net forward "
-                   "(needs PyTorch; see hummingbird_jax/benchmarking/unet_forward.py)")
+                   help="checkout of the official AMD-Hummingbird-T2V code: also run the whole generation through "
+                   "its PyTorch modules, float32 and bf16 autocast (needs PyTorch and einops; see "
+                   "hummingbird_jax/benchmarking/torch_reference.py)")
+    p.add_argument("--torch-threads", type=int, metavar="N",
+                   help="PyTorch intra-op threads for --torch-reference (default: its own choice; on a busy shared "
+                   "CPU fewer threads can be much faster)")
     p.add_argument("--notes", help="free text recorded with the results (e.g. what else ran on the machine)")
     p.add_argument("--out", default=report.RESULTS_DIR, help="folder for the JSON and Markdown results")
     p.add_argument("--name", help="file stem (default latency_<model>_<t>x<h>x<w>_<steps>steps_<dtype>_<backend>)")
@@ -97,6 +114,8 @@ def check_arguments(args) -> None:
     for name in ("frames", "batch", "fps", "vae_chunk", "repeats"):
         if getattr(args, name) < 1:
             raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        raise BenchmarkError(f"--torch-threads must be at least 1, got {args.torch_threads}")
     if args.steps is not None and args.steps < 1:
         raise BenchmarkError(f"--steps must be at least 1, got {args.steps}")
     if args.warmup < 0:
@@ -106,11 +125,15 @@ def check_arguments(args) -> None:
         raise BenchmarkError(f"{', '.join(bad)}: height and width must be positive multiples of 64")
     if args.torch_reference is not None:
         try:
-            unet_forward.official_root(args.torch_reference)
-        except SystemExit as err:
+            official.official_root(args.torch_reference)
+            if args.random_init:
+                official.check_official_unet(registry.unet_entry(args.model).build())
+        except official.OfficialCodeError as err:
             raise BenchmarkError(str(err)) from None
-        if report.package_version("torch") is None:
-            raise BenchmarkError("--torch-reference needs PyTorch installed")
+        missing = [name for name in ("torch", "einops") if report.package_version(name) is None]
+        if missing:
+            raise BenchmarkError(f"--torch-reference needs {' and '.join(missing)} installed (pip install "
+                                 f"{' '.join(missing)})")
 
 
 # ---- measurements ----------------------------------------------------------------------------------
@@ -132,13 +155,13 @@ def setup_compilation_cache(directory: str | None) -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def load_bundle(args):
+def load_bundle(args, dtype: str):
     teacher = args.model is not None and registry.unet_entry(args.model).is_teacher
     if args.random_init:
-        return TextToVideo.random_init(args.model, seed=args.seed, teacher=teacher, dtype=args.dtype)
+        return TextToVideo.random_init(args.model, seed=args.seed, teacher=teacher, dtype=dtype)
     if os.path.isdir(args.checkpoint):
-        return TextToVideo.from_directory(args.checkpoint, teacher=True if teacher else None, dtype=args.dtype)
-    return TextToVideo.from_checkpoint(args.checkpoint, args.config, teacher=teacher, dtype=args.dtype)
+        return TextToVideo.from_directory(args.checkpoint, teacher=True if teacher else None, dtype=dtype)
+    return TextToVideo.from_checkpoint(args.checkpoint, args.config, teacher=teacher, dtype=dtype)
 
 
 def vae_decode_flops(vae_config, latent_height: int, latent_width: int) -> float:
@@ -179,8 +202,8 @@ def attention_info(bundle, height: int, width: int, frames: int) -> dict:
             "spatial_tokens": tokens}
 
 
-def one_generation(bundle, prompts, *, steps, frames, height, width, fps, guidance, seed, vae_chunk) -> dict:
-    """One whole generation, each stage timed after ``block_until_ready``."""
+def one_generation(bundle, prompts, *, steps, frames, height, width, fps, guidance, seed, vae_chunk):
+    """One whole generation, each stage timed after ``block_until_ready`` → (seconds per stage, float video)."""
     timings: dict = {}
     begin = time.perf_counter()
     context = jax.block_until_ready(bundle.encode_text(prompts))
@@ -193,17 +216,37 @@ def one_generation(bundle, prompts, *, steps, frames, height, width, fps, guidan
     to_uint8(video)
     return {"text": text_s, "unet_loop": timings["unet"], "unet_step": timings["unet"] / steps,
             "vae_decode": timings["vae"], "end_to_end": time.perf_counter() - begin,
-            "compile_during_run": timings["compile"]}
+            "compile_during_run": timings["compile"]}, np.asarray(video, np.float32)
 
 
-def torch_reference(args, bundle, batch: int, steps_median_s: float) -> dict:
-    """The official U-Net forward at the same size (``hummingbird_jax/benchmarking/unet_forward.py``)."""
-    cfg = bundle.unet_config.replace(dtype="float32", param_dtype="float32")
-    params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), bundle.params["unet"])
-    inputs = unet_forward.make_inputs(cfg, batch, args.frames, args.height // 8, args.width // 8, args.seed)
-    row, _ = unet_forward.bench_torch(args.torch_reference, cfg, params, inputs, max(args.warmup, 1), args.repeats)
-    row["jax_to_torch_step_ratio"] = steps_median_s / row["step_median_s"]
-    return row
+def float32_reference(args, bundle, prompts, kw, video, log):
+    """The float32 bundle and its video of the same seed and weights: the timed ones when they are float32,
+    else a float32 load and one untimed generation (the reference of the bfloat16 error)."""
+    if bundle.dtype == "float32":
+        return bundle, video
+    log("generating the same video in float32 (untimed, the reference of the bfloat16 error) ...")
+    reference = load_bundle(args, "float32")
+    _, reference_video = one_generation(reference, prompts, **kw)
+    return reference, reference_video
+
+
+def official_reference(args, reference, prompts, kw, jax_stages, log) -> tuple[dict, dict]:
+    """The whole generation through the official PyTorch modules (float32 weights of ``reference``),
+    float32 and bf16 autocast → (the result's ``torch_reference`` entry, the last video per precision)."""
+    log(f"building the official PyTorch modules from {args.torch_reference} ...")
+    try:
+        pipe = torch_reference.OfficialPipeline.build(args.torch_reference, reference, kw["steps"],
+                                                      threads=args.torch_threads)
+    except official.OfficialCodeError as err:  # a checkpoint's U-Net without official counterpart, an import
+        raise BenchmarkError(str(err)) from None
+    latents, noise = reference.initial_noise(len(prompts), steps=kw["steps"], frames=args.frames, height=args.height,
+                                             width=args.width, seed=args.seed)
+    stages, videos = torch_reference.time_precisions(
+        pipe, prompts, np.asarray(latents), np.asarray(noise), fps=args.fps, guidance=kw["guidance"],
+        warmup=args.warmup, repeats=args.repeats, log=log)
+    entry = {"code_dir": official.official_root(args.torch_reference), **pipe.describe(),
+             "stages": stages, "ratios": torch_reference.compare(jax_stages, stages)}
+    return entry, videos
 
 
 def run(args) -> dict:
@@ -217,7 +260,7 @@ def run(args) -> dict:
 
     log = lambda msg: print(f"[bench latency] {msg}", flush=True)  # noqa: E731
     begin = time.perf_counter()
-    bundle = load_bundle(args)
+    bundle = load_bundle(args, args.dtype)
     load_s = time.perf_counter() - begin
     label = args.model or os.path.basename(os.path.normpath(args.checkpoint))
     teacher = bundle.teacher
@@ -262,7 +305,7 @@ def run(args) -> dict:
     runs = []
     cpu_begin, wall_begin = _process_cpu_s(), time.perf_counter()
     for index in range(args.warmup + args.repeats):
-        record = one_generation(bundle, prompts, **kw)
+        record, video = one_generation(bundle, prompts, **kw)
         timed = index >= args.warmup
         if timed:
             runs.append(record)
@@ -297,12 +340,25 @@ def run(args) -> dict:
         "peak_host_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "runs_process_cpu_seconds_per_second": runs_cpu_share,
         "environment": env,
+        "accuracy": {"measure": "max|video - reference| / max|reference| of the decoded float videos"},
         "torch_reference": None,
         "notes": args.notes,
     }
+    accuracy = result["accuracy"]
+    if args.dtype != "float32" or args.torch_reference:
+        reference, reference_video = float32_reference(args, bundle, prompts, kw, video, log)
+        if args.dtype != "float32":
+            accuracy["bf16_max_error_vs_fp32"] = report.relative_error(video, reference_video)
+            log(f"bfloat16 video vs float32: max error {accuracy['bf16_max_error_vs_fp32']:.2e} of max|float32|")
     if args.torch_reference:
-        log("timing the official PyTorch U-Net forward ...")
-        result["torch_reference"] = torch_reference(args, bundle, unet_batch, stages["unet_step"]["median_s"])
+        result["torch_reference"], official_videos = official_reference(args, reference, prompts, kw, stages, log)
+        official_fp32 = official_videos["float32"]
+        accuracy["jax_max_error_vs_official_fp32"] = report.relative_error(video, official_fp32)
+        if args.dtype != "float32":
+            accuracy["jax_fp32_max_error_vs_official_fp32"] = report.relative_error(reference_video, official_fp32)
+        accuracy["official_bf16_max_error_vs_official_fp32"] = report.relative_error(official_videos["bfloat16"],
+                                                                                     official_fp32)
+        log("video errors: " + ", ".join(f"{k} {v:.2e}" for k, v in accuracy.items() if k != "measure"))
     env["load_average_at_end"] = report.load_average()
 
     json_path, md_path = report.write_results(args.name or default_name(result), result, markdown(result), args.out)
@@ -360,11 +416,12 @@ def markdown(result: dict) -> str:
                  if s["compilation_cache"] else "off.")]
     if result.get("notes"):
         lines += ["", f"Notes: {result['notes']}"]
-    torch_row = result.get("torch_reference")
-    if torch_row:
-        lines += ["", f"Official PyTorch U-Net forward (`{torch_row['module']}`, float32, {torch_row['threads']} "
-                  f"threads): {torch_row['step_median_s']:.3f} s median; JAX/PyTorch step-time ratio "
-                  f"{torch_row['jax_to_torch_step_ratio']:.2f} (below 1: JAX is faster)."]
+    if result.get("torch_reference"):
+        lines += torch_reference.markdown(result)
+    errors = {k: v for k, v in result["accuracy"].items() if k != "measure"}
+    if errors:
+        lines += ["", f"Video errors ({result['accuracy']['measure']}): "
+                  + ", ".join(f"`{k}` {v:.2e}" for k, v in errors.items()) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ import time
 from importlib import metadata
 
 import jax
+import numpy as np
 
 from hummingbird_jax.models.attention import backend_kind
 
@@ -26,6 +27,12 @@ def package_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def relative_error(got, want) -> float:
+    """``max|got − want| / max|want|``: the parity measure of the reference fixtures."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
 def load_average() -> list[float]:

@@ -14,15 +14,13 @@ attention implementation in ``--attention`` is compiled and timed in the same ru
         --frames 16 --height 40 --width 64 --dtype bfloat16 --attention auto   # full size (GPU)
 
 ``--torch-reference DIR`` (needs PyTorch and ``einops``) imports the official ``UNetModel`` from a
-checkout of AMD-Hummingbird-T2V (``DIR`` is the repository root or its ``acceleration/t2v-turbo``
-folder; nothing of it is copied here), builds it with the same config (``openaimodel3d`` for the
-teacher, ``openaimodel3d_t2v_jun_09B`` / ``_07B`` for the students), loads the same weights through
-:func:`hummingbird_jax.convert.unet.unet_to_torch` with ``strict=True``, runs the same inputs (layout
-``b c t h w``) in float32 under ``torch.inference_mode`` and reports its step time, the JAX/PyTorch
-step-time ratio and the max relative error ``max|jax - torch| / max|torch|`` of every JAX
-implementation. The official utilities import ``torchvision`` at module level for saving videos;
-where it is not installed, an empty module that raises on any use stands in for it while the U-Net
-files are imported (the U-Net never calls it).
+checkout of AMD-Hummingbird-T2V through :mod:`hummingbird_jax.benchmarking.official` (``DIR`` is the
+repository root or its ``acceleration/t2v-turbo`` folder; nothing of it is copied here), built with the
+same config (``openaimodel3d`` for the teacher, ``openaimodel3d_t2v_jun_09B`` / ``_07B`` for the
+students) and the same weights loaded with ``strict=True``, runs the same inputs (layout ``b c t h w``)
+in float32 under ``torch.inference_mode`` and reports its step time, the JAX/PyTorch step-time ratio
+and the max relative error ``max|jax - torch| / max|torch|`` of every JAX implementation. (The whole
+generation in the official code is ``hummingbird bench latency --torch-reference``.)
 
 ``--torch-threads N`` sets PyTorch's intra-op threads (default: its own choice; on a busy shared machine
 one thread can be several times faster than two, whose per-op barriers suffer from oversubscription).
@@ -35,21 +33,15 @@ the cache-hit compile time). Writes ``<out>/unet_forward_<model>_c<channels>_<t>
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.metadata
-import os
 import statistics
-import sys
 import time
-import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hummingbird_jax import registry
-from hummingbird_jax.benchmarking import report
-from hummingbird_jax.convert.unet import unet_to_torch
+from hummingbird_jax.benchmarking import official, report
 from hummingbird_jax.errors import ConfigError
 from hummingbird_jax.models.attention import IMPLEMENTATIONS, backend_kind
 from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes
@@ -59,7 +51,6 @@ from hummingbird_jax.models.unet_stats import count_params, forward_flops
 FULL_MODEL_CHANNELS = 320
 CONTEXT_LEN = 77  # OpenCLIP's token count
 FPS = 8
-_OFFICIAL_SUBDIR = os.path.join("acceleration", "t2v-turbo")
 
 
 # ---- model, weights and inputs ---------------------------------------------------------------------
@@ -168,88 +159,15 @@ def bench_jax(cfg: UNet3DConfig, params, inputs: dict, implementation: str, warm
 
 
 # ---- the official PyTorch module -------------------------------------------------------------------
-def official_root(code_dir: str) -> str:
-    """The folder holding the official ``lvdm`` package, from the repository root or that folder."""
-    for root in (code_dir, os.path.join(code_dir, _OFFICIAL_SUBDIR)):
-        if os.path.isfile(os.path.join(root, "lvdm", "modules", "networks", "openaimodel3d.py")):
-            return os.path.abspath(root)
-    raise SystemExit(f"unet_forward: --torch-reference {code_dir!r}: no lvdm/modules/networks/openaimodel3d.py "
-                     f"there or under {_OFFICIAL_SUBDIR}/ (expected a checkout of AMD-Hummingbird-T2V)")
-
-
-def official_target(cfg: UNet3DConfig) -> str:
-    """The official module file for this block structure (as in the released YAML configs)."""
-    if not cfg.use_middle_block:
-        return "lvdm.modules.networks.openaimodel3d_t2v_jun_07B"
-    if cfg.num_res_blocks == 1:
-        return "lvdm.modules.networks.openaimodel3d_t2v_jun_09B"
-    return "lvdm.modules.networks.openaimodel3d"
-
-
-class _MissingTorchvision(types.ModuleType):
-    """Stands in for an absent torchvision while the official files import; any use raises."""
-
-    def __getattr__(self, name):
-        raise ImportError(f"torchvision is not installed (the official code asked for torchvision.{name})")
-
-
-def import_official_unet(code_dir: str, cfg: UNet3DConfig):
-    """The official ``UNetModel`` class, imported from the user's checkout at run time."""
-    root = official_root(code_dir)
-    for name in ("lvdm", "utils"):
-        loaded = sys.modules.get(name)
-        places = [getattr(loaded, "__file__", None) or "", *getattr(loaded, "__path__", [])]
-        if loaded is not None and not any(str(place).startswith(root) for place in places):
-            raise SystemExit(f"unet_forward: a different top-level module {name!r} is already imported "
-                             f"({loaded!r}); the official code needs its own")
-    placeholder = False
-    try:
-        import torchvision  # noqa: F401  (only to learn whether it imports)
-    except Exception:  # absent, or a build that does not match the installed torch
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision"] = _MissingTorchvision("torchvision")
-        placeholder = True
-    sys.path.insert(0, root)
-    try:
-        module = importlib.import_module(official_target(cfg))
-    except ImportError as err:
-        raise SystemExit(f"unet_forward: importing the official U-Net from {root} failed: {err}") from None
-    finally:
-        sys.path.remove(root)
-        if placeholder:
-            del sys.modules["torchvision"]
-    return module.UNetModel, root
-
-
-def official_kwargs(cfg: UNet3DConfig) -> dict:
-    """``unet_config.params`` of the official YAML for ``cfg``."""
-    return dict(
-        in_channels=cfg.in_channels, out_channels=cfg.out_channels, model_channels=cfg.model_channels,
-        attention_resolutions=list(cfg.attention_resolutions), num_res_blocks=cfg.num_res_blocks,
-        channel_mult=list(cfg.channel_mult), num_head_channels=cfg.num_head_channels,
-        transformer_depth=cfg.transformer_depth, context_dim=cfg.context_dim, use_linear=cfg.use_linear,
-        use_checkpoint=False, temporal_conv=cfg.temporal_conv, temporal_attention=cfg.temporal_attention,
-        temporal_selfatt_only=cfg.temporal_selfatt_only, use_relative_position=cfg.use_relative_position,
-        use_causal_attention=cfg.use_causal_attention, temporal_length=cfg.temporal_length,
-        addition_attention=cfg.addition_attention, fps_cond=cfg.fps_cond, dropout=cfg.dropout,
-        time_cond_proj_dim=cfg.time_cond_proj_dim,
-    )
-
-
 def bench_torch(code_dir: str, cfg: UNet3DConfig, params, inputs: dict, warmup: int, repeats: int,
                 threads: int | None = None):
     """Build, load (strict) and time the official module in float32; returns its row and output."""
-    import torch
+    import torch  # deferred: PyTorch is needed only with --torch-reference
 
     if threads:
         # On a shared machine PyTorch's per-op thread barriers suffer most from oversubscription.
         torch.set_num_threads(threads)
-    unet_cls, root = import_official_unet(code_dir, cfg)
-    module = unet_cls(**official_kwargs(cfg)).eval()
-    state = {k: torch.from_numpy(np.array(v, np.float32))  # a writable copy
-             for k, v in unet_to_torch(params, cfg, prefix="").items()}
-    module.load_state_dict(state, strict=True)
+    module = official.build_unet(code_dir, cfg, params)
     to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(a))
     x = to_torch(np.transpose(inputs["x"], (0, 4, 1, 2, 3)))  # b t h w c -> b c t h w
     kwargs = dict(context=to_torch(inputs["context"]), fps=to_torch(inputs["fps"]))
@@ -264,19 +182,14 @@ def bench_torch(code_dir: str, cfg: UNet3DConfig, params, inputs: dict, warmup: 
     start = time.perf_counter()
     out = forward()
     first_s = time.perf_counter() - start
-    row = {"implementation": "pytorch (official)", "module": f"{official_target(cfg)}.UNetModel",
-           "code_dir": root, "first_call_s": first_s, "threads": torch.get_num_threads(),
+    row = {"implementation": "pytorch (official)", "module": f"{official.official_target(cfg)}.UNetModel",
+           "code_dir": official.official_root(code_dir), "first_call_s": first_s, "threads": torch.get_num_threads(),
            "parameters": int(sum(p.numel() for p in module.parameters()))}
     row.update(time_calls(forward, warmup, repeats))
     return row, np.transpose(out.numpy(), (0, 2, 3, 4, 1)).astype(np.float32)
 
 
 # ---- report ----------------------------------------------------------------------------------------
-def relative_error(got, want) -> float:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
-
-
 def environment() -> dict:
     return {**report.machine_info(), "torch": report.package_version("torch")}
 
@@ -367,7 +280,10 @@ def parse_args(argv=None):
     if min(args.batch, args.frames, args.height, args.width, args.repeats) < 1 or args.warmup < 0:
         ap.error("--batch, --frames, --height, --width and --repeats must be >= 1, --warmup >= 0")
     if args.torch_reference is not None:
-        official_root(args.torch_reference)  # fail before compiling anything
+        try:
+            official.official_root(args.torch_reference)  # fail before compiling anything
+        except official.OfficialCodeError as err:
+            raise SystemExit(f"unet_forward: {err}") from None
         if report.package_version("torch") is None:
             ap.error("--torch-reference needs PyTorch installed (pip install torch)")
     return args
@@ -395,7 +311,7 @@ def main(argv=None) -> dict:
         row, out = bench_jax(cfg, params, inputs, impl, args.warmup, args.repeats)
         row["gflops_per_s"] = flops / row["step_median_s"] / 1e9
         if outputs:
-            row["max_rel_error_vs_first"] = relative_error(out, outputs[0])
+            row["max_rel_error_vs_first"] = report.relative_error(out, outputs[0])
         rows.append(row)
         outputs.append(out)
         print(f"jax {impl}: compile {row['lower_and_compile_s']:.2f} s, step {row['step_median_s']:.4f} s "
@@ -403,13 +319,16 @@ def main(argv=None) -> dict:
 
     torch_row = None
     if args.torch_reference:
-        torch_row, torch_out = bench_torch(args.torch_reference, cfg, params, inputs, args.warmup, args.repeats,
-                                           args.torch_threads)
+        try:
+            torch_row, torch_out = bench_torch(args.torch_reference, cfg, params, inputs, args.warmup, args.repeats,
+                                               args.torch_threads)
+        except official.OfficialCodeError as err:
+            raise SystemExit(f"unet_forward: {err}") from None
         torch_row["gflops_per_s"] = flops / torch_row["step_median_s"] / 1e9
         for row, out in zip(rows, outputs):
             row["time_ratio_vs_torch"] = row["step_median_s"] / torch_row["step_median_s"]
             row["time_ratio_min_vs_torch"] = row["step_min_s"] / torch_row["step_min_s"]
-            row["max_rel_error_vs_torch"] = relative_error(out, torch_out)
+            row["max_rel_error_vs_torch"] = report.relative_error(out, torch_out)
         print(f"pytorch official: step {torch_row['step_median_s']:.4f} s; " + ", ".join(
             f"{r['implementation']} ratio {r['time_ratio_vs_torch']:.2f} error {r['max_rel_error_vs_torch']:.1e}"
             for r in rows), flush=True)
