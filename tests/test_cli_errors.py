@@ -94,6 +94,14 @@ def test_generate_checks_out_seed_and_checkpoint_before_loading(tmp_path, capsys
     _one_line_error(capsys, ["generate", "a cat", "--checkpoint", str(text), "--out", str(tmp_path / "o")], str(text))
 
 
+def test_generate_rejects_a_teacher_step_count_without_a_ddim_grid(tmp_path, capsys):
+    """VC2's uniform grid for 3 steps would end at timestep 1000 (the official sampler indexes past ᾱ)."""
+    out = tmp_path / "o"
+    _one_line_error(capsys, ["generate", "a cat", "--random-init", "tiny-0.7b", "--teacher", "--steps", "3", "--out", str(out)],
+                    "--steps", "e.g. 4")
+    assert not out.exists()
+
+
 def test_generate_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["generate", "--help"])

@@ -8,6 +8,7 @@ from conftest import REFERENCE, assert_close_to_range
 from safetensors.numpy import load_file
 
 from hummingbird_jax import diffusion
+from hummingbird_jax.diffusion.sampling import SamplerSpec
 
 
 @pytest.fixture(scope="module")
@@ -224,3 +225,10 @@ def test_ddim_without_guidance_calls_the_model_on_the_plain_batch():
     x = jnp.ones((3, 2, 2, 2, 4))
     out = diffusion.ddim_sample(model_fn, x, jax.random.PRNGKey(0), num_steps=5, guidance_scale=None)
     assert seen == [(3, (3,))] and out.shape == x.shape and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("steps, suggested", [(3, 4), (36, 35), (999, 500)])
+def test_a_ddim_step_count_whose_grid_leaves_the_schedule_is_refused_with_the_nearest_that_fits(steps, suggested):
+    with pytest.raises(ValueError, match=f"e.g. {suggested}"):
+        SamplerSpec("ddim_cfg", steps)
+    assert diffusion.vc2_ddim_timesteps(suggested)[-1] < 1000

@@ -265,6 +265,10 @@ def run(args) -> dict:
     label = args.model or os.path.basename(os.path.normpath(args.checkpoint))
     teacher = bundle.teacher
     steps = args.steps or bundle.default_sampler.steps
+    try:
+        bundle.default_sampler.replace(steps=steps)
+    except ValueError as err:
+        raise BenchmarkError(f"--steps: {err}") from None
     guidance = args.guidance if args.guidance is not None else bundle.default_sampler.guidance
     prompts = [args.prompt] if args.batch == 1 else [f"{args.prompt}, take {i + 1}" for i in range(args.batch)]
     params = {name: count_params(tree) for name, tree in bundle.params.items()}

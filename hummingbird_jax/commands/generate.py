@@ -131,6 +131,10 @@ def run(args) -> int:
         raise CommandError(str(err)) from None
     timings = {"load": time.perf_counter() - start}
     steps = args.steps or bundle.default_sampler.steps
+    try:
+        bundle.default_sampler.replace(steps=steps)
+    except ValueError as err:
+        raise CommandError(f"--steps: {err}") from None
     mode = "teacher DDIM + CFG" if bundle.teacher else "LCM student"
     factor = bundle.vae_config.downsample_factor  # the latent is height / 8; the VAE decides the pixels
     height, width = args.height // 8 * factor, args.width // 8 * factor

@@ -168,6 +168,17 @@ def vc2_ddim_timesteps(num_steps: int = VC2_DDIM_STEPS, num_train_timesteps: int
     """
     if not 1 <= num_steps <= num_train_timesteps:
         raise ValueError(f"num_steps={num_steps}; expected 1..{num_train_timesteps}")
+    grid = _uniform_grid(num_steps, num_train_timesteps)
+    if grid[-1] >= num_train_timesteps:  # the official grid then indexes past ᾱ's last entry
+        fits = min((n for n in range(1, num_train_timesteps + 1)
+                    if _uniform_grid(n, num_train_timesteps)[-1] < num_train_timesteps),
+                   key=lambda n: (abs(n - num_steps), -n))
+        raise ValueError(f"{num_steps} DDIM steps: VC2's uniform grid would end at timestep {grid[-1]}, past the "
+                         f"last ({num_train_timesteps - 1}); choose another step count (e.g. {fits})")
+    return grid
+
+
+def _uniform_grid(num_steps: int, num_train_timesteps: int) -> np.ndarray:
     return (np.arange(0, num_train_timesteps, num_train_timesteps // num_steps) + 1).astype(np.int32)
 
 

@@ -26,7 +26,14 @@ from typing import Callable
 
 import jax.numpy as jnp
 
-from hummingbird_jax.diffusion.samplers import LCM_GUIDANCE_SCALE, VC2_DDIM_ETA, ddim_sample, lcm_sample, lcm_timesteps
+from hummingbird_jax.diffusion.samplers import (
+    LCM_GUIDANCE_SCALE,
+    VC2_DDIM_ETA,
+    ddim_sample,
+    lcm_sample,
+    lcm_timesteps,
+    vc2_ddim_timesteps,
+)
 from hummingbird_jax.diffusion.schedule import guidance_embedding
 from hummingbird_jax.models.unet3d import unet_eps
 from hummingbird_jax.models.unet_config import UNet3DConfig
@@ -52,6 +59,8 @@ class SamplerSpec:
             raise ValueError(f"sampler method {self.method!r}; expected one of {METHODS}")
         if self.steps < 1:
             raise ValueError(f"sampler steps={self.steps}; expected at least 1")
+        if self.method in ("ddim", "ddim_cfg"):
+            vc2_ddim_timesteps(self.steps)  # not every step count has a DDIM grid inside the schedule
 
     @property
     def guided(self) -> bool:

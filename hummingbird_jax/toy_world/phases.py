@@ -10,6 +10,7 @@ from its last 50-step chunk (its params and loss history; the optimizer moments 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -140,7 +141,7 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
         artifacts.save_params(partial, {**state, "step": np.int64(step), "history": np.asarray(history + hist)})
 
     t0 = time.perf_counter()
-    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, params=params, ema=ema,
+    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, fps=p.world.fps, params=params, ema=ema,
                                 start_step=start, progress=progress, on_chunk=checkpoint, chunk=50)
     history = history + new
     artifacts.save_params(folder / "params.msgpack", params)
@@ -196,10 +197,11 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     common = dict(vae_cfg=vae_cfg, vae_params=artifacts.load_params(out / "vae" / "params.msgpack"),
                   classifier_params=artifacts.load_params(out / "classifier" / "params.msgpack"),
                   contexts=contexts, uncond=uncond, specs=specs, latent_shape=latent_shape)
-    runs = [("teacher", teacher_cfg, teacher, SamplerSpec("ddim_cfg", p.teacher_sampling_steps, GUIDANCE)),
-            ("student_pruned", stage1_cfg, pruned, SamplerSpec("ddim_cfg", 4, GUIDANCE)),
-            ("student_stage1", stage1_cfg, stage1, SamplerSpec("ddim", 4, GUIDANCE))]
-    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, SamplerSpec("lcm", s, GUIDANCE))
+    spec = functools.partial(SamplerSpec, guidance=GUIDANCE, fps=p.world.fps)  # at the clips' frame rate
+    runs = [("teacher", teacher_cfg, teacher, spec("ddim_cfg", p.teacher_sampling_steps)),
+            ("student_pruned", stage1_cfg, pruned, spec("ddim_cfg", 4)),
+            ("student_stage1", stage1_cfg, stage1, spec("ddim", 4))]
+    runs += [(f"student_stage2_{s}", stage2_cfg, stage2, spec("lcm", s))
              for s in STUDENT_SAMPLING_STEPS]
     print(f"[evaluate] compiling {len(runs)} samplers", flush=True)
     batch_size = min(8, len(specs))

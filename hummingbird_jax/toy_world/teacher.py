@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from hummingbird_jax import registry
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.models.unet3d import init_unet
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.toy_world.fitting import fit
@@ -34,7 +35,6 @@ class TeacherTrainConfig:
     min_snr_gamma: float = 0.0  # Min-SNR off: it mutes the steps where motion is decided (denoising_loss)
     noise_offset: float = 0.1
     ema_decay: float = 0.99
-    fps: int = 8
     seed: int = 4
 
 
@@ -44,9 +44,10 @@ def toy_teacher_config() -> UNet3DConfig:
 
 
 def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
-                  cfg: TeacherTrainConfig = TeacherTrainConfig(), params=None, ema=None, start_step: int = 0,
-                  progress: bool = True, on_chunk=None, chunk: int = 200):
-    """``latents (N, T, h, w, 4)``, ``contexts (N, L, D)`` (one per clip, L the text context length), ``uncond (L, D)``.
+                  cfg: TeacherTrainConfig = TeacherTrainConfig(), *, fps: int = DEFAULT_FPS, params=None, ema=None,
+                  start_step: int = 0, progress: bool = True, on_chunk=None, chunk: int = 200):
+    """``latents (N, T, h, w, 4)``, ``contexts (N, L, D)`` (one per clip, L the text context length), ``uncond (L, D)``;
+    ``fps`` the clips' frame rate (the U-Net's fps condition).
 
     Returns ``(EMA params, history)``. ``on_chunk({'params', 'ema'}, step, history)`` is called every
     ``chunk`` steps (the demo checkpoints there, so an interrupted run resumes from
@@ -64,7 +65,7 @@ def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
     def batch_at(i):
         idx = np.random.default_rng((cfg.seed, i)).choice(len(latents), cfg.batch_size,
                                                           replace=len(latents) < cfg.batch_size)
-        return {"latents": latents[idx], "context": contexts[idx], "fps": np.full((cfg.batch_size,), cfg.fps, np.int32)}
+        return {"latents": latents[idx], "context": contexts[idx], "fps": np.full((cfg.batch_size,), fps, np.int32)}
 
     def loss(p, batch, key):
         return denoising_loss(p, ucfg, batch, key, uncond, uncond_prob=cfg.uncond_prob,
