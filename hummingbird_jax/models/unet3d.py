@@ -236,9 +236,14 @@ def unet_abstract_variables(cfg: UNet3DConfig, frames: int = 2, height: int = 8,
 def init_unet(cfg: UNet3DConfig, key, frames: int = 2, height: int = 8, width: int = 8) -> Any:
     """Randomly initialised params (plain arrays)."""
     factor = 2 ** (len(cfg.channel_mult) - 1)
-    height, width = max(height, factor), max(width, factor)
+    return nn.unbox(_compiled_init(cfg, frames, max(height, factor), max(width, factor))(key)["params"])
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_init(cfg: UNet3DConfig, frames: int, height: int, width: int):
+    """One jitted initialiser per config and input size: compiling it costs far more than running it
+    (~20 s for the one-level test U-Nets on a CPU), and a process often initialises the same model again."""
     x = jnp.zeros((1, frames, height, width, cfg.in_channels))
     ctx = jnp.zeros((1, 2, cfg.context_dim))
     cond = None if cfg.time_cond_proj_dim is None else jnp.zeros((1, cfg.time_cond_proj_dim))
-    variables = jax.jit(lambda k: UNet3D(cfg).init(k, x, jnp.zeros((1,), jnp.int32), ctx, fps=8, timestep_cond=cond))(key)
-    return nn.unbox(variables["params"])
+    return jax.jit(lambda k: UNet3D(cfg).init(k, x, jnp.zeros((1,), jnp.int32), ctx, fps=8, timestep_cond=cond))

@@ -9,6 +9,7 @@ Module names mirror the official ``lvdm``/``ldm`` attributes (``encoder.down.0.b
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -294,7 +295,13 @@ def vae_param_shapes(cfg: VAEConfig) -> dict:
 
 def init_vae_params(cfg: VAEConfig, rng) -> dict:
     """Randomly initialised params (tests, tiny configs); real weights come from ``vae_from_torch``."""
-    return jax.jit(lambda key: AutoencoderKL(cfg).init(key, jnp.zeros(_init_input(cfg).shape))["params"])(rng)
+    return _compiled_init(cfg)(rng)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_init(cfg: VAEConfig):
+    """One jitted initialiser per config: compiling it costs far more than running it."""
+    return jax.jit(lambda key: AutoencoderKL(cfg).init(key, jnp.zeros(_init_input(cfg).shape))["params"])
 
 
 # ---- video helpers (the one place the latent scale lives) --------------------------------------
