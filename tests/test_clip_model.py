@@ -1,12 +1,12 @@
 """Whole OpenCLIP CLIP (as HPSv2 uses it): image/text features and cosine parity, checkpoint formats."""
 
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REFERENCE
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert import clip_from_torch, clip_to_torch, load_clip
@@ -16,11 +16,10 @@ from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.models import CLIP, CLIPConfig, CLIPTextConfig, CLIPVisionConfig
 from hummingbird_jax.models.clip import normalize_features
 
-REF = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 
 def _config() -> CLIPConfig:
-    meta = json.loads((REF / "clip.json").read_text())
+    meta = json.loads((REFERENCE / "clip.json").read_text())
     v = meta["vision"]
     vision = CLIPVisionConfig(
         width=v["width"], layers=v["layers"], heads=v["width"] // v["head_width"],
@@ -31,7 +30,7 @@ def _config() -> CLIPConfig:
 
 @pytest.fixture(scope="module")
 def reference():
-    return load_file(str(REF / "clip.safetensors")), load_file(str(REF / "clip.io.safetensors"))
+    return load_file(str(REFERENCE / "clip.safetensors")), load_file(str(REFERENCE / "clip.io.safetensors"))
 
 
 def _rel_err(a, b):

@@ -1,11 +1,11 @@
 """encode_prompts: U-Net context per prompt, each distinct prompt encoded once, "" as unconditional."""
 
 import json
-import pathlib
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REFERENCE
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert import text_encoder_from_torch
@@ -18,14 +18,13 @@ from hummingbird_jax.text_encoding import (
     unique_prompts,
 )
 
-REF = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 
 @pytest.fixture(scope="module")
 def tower():
-    meta = json.loads((REF / "e2e.json").read_text())["text_encoder"]
+    meta = json.loads((REFERENCE / "e2e.json").read_text())["text_encoder"]
     cfg = CLIPTextConfig(width=meta["width"], heads=meta["heads"], layers=meta["layers"])
-    return cfg, text_encoder_from_torch(load_file(str(REF / meta["weights"])), cfg)
+    return cfg, text_encoder_from_torch(load_file(str(REFERENCE / meta["weights"])), cfg)
 
 
 def test_repeated_prompts_give_the_rows_of_a_direct_batch_call(tower):
@@ -40,8 +39,8 @@ def test_repeated_prompts_give_the_rows_of_a_direct_batch_call(tower):
 
 def test_generation_context_matches_the_official_e2e_fixture(tower):
     cfg, params = tower
-    meta = json.loads((REF / "e2e.json").read_text())
-    reference = load_file(str(REF / "e2e.io.safetensors"))["context"]
+    meta = json.loads((REFERENCE / "e2e.json").read_text())
+    reference = load_file(str(REFERENCE / "e2e.io.safetensors"))["context"]
     context = encode_prompts(params, meta["prompts"], cfg)
     assert float(np.abs(context - reference).max() / np.abs(reference).max()) <= 1e-4
 

@@ -1,28 +1,20 @@
 """The tokenizer reproduces open_clip.tokenize id for id (fixtures from open_clip 2.24)."""
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
+from conftest import REFERENCE
 from safetensors.numpy import load_file
 
-from hummingbird_jax.text import (
-    EOT_TOKEN,
-    SOT_TOKEN,
-    VOCAB_SIZE,
-    BPETokenizer,
-    default_tokenizer,
-    tokenize,
-)
+from hummingbird_jax.text import EOT_TOKEN, SOT_TOKEN, VOCAB_SIZE, BPETokenizer, default_tokenizer, tokenize
 
-REF = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 
 def _fixture(name):
-    meta = json.loads((REF / f"{name}.json").read_text())
+    meta = json.loads((REFERENCE / f"{name}.json").read_text())
     prompts = meta["prompts"]
-    return prompts, load_file(str(REF / f"{name}.io.safetensors"))["tokens"]
+    return prompts, load_file(str(REFERENCE / f"{name}.io.safetensors"))["tokens"]
 
 
 @pytest.mark.parametrize("name", ["text_encoder", "clip", "e2e"])
