@@ -177,6 +177,8 @@ def test_train_refuses_a_file_as_workdir_and_a_mesh_larger_than_the_devices(tmp_
     too_many = 4 * jax.device_count()
     _one_line_error(capsys, ["train", "stage1_distill", "--variant", "tiny", "--workdir", str(workdir),
                              "--set", f"mesh.data={too_many}"], f"mesh.data={too_many}", "device")
+    _one_line_error(capsys, ["train", "stage1_distill", "--variant", "tiny", "--workdir", str(workdir),
+                             "--set", "sample_every=5", "--set", "sample_steps=3"], "sample_steps=3", "e.g. 4")
     assert not workdir.exists()
 
 

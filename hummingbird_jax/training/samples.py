@@ -14,7 +14,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from hummingbird_jax import registry
-from hummingbird_jax.diffusion.sampling import make_sampler
+from hummingbird_jax.diffusion.sampling import SamplerSpec, make_sampler
 from hummingbird_jax.models.clip import CLIPTextEncoder
 from hummingbird_jax.models.vae import decode_video_latents
 from hummingbird_jax.text import tokenize
@@ -23,12 +23,21 @@ from hummingbird_jax.training.trainable import TrainableSpec, student_params
 from hummingbird_jax.video_io import to_uint8, write_mp4
 
 
+def sample_spec(config) -> SamplerSpec:
+    """How a run's samples are drawn. Stage 2 trains an LCM student; a stage-1 student samples like a
+    teacher trained on the plain latent. Raises ``ValueError`` naming ``sample_steps`` for a step count
+    the sampler cannot take."""
+    default = registry.STUDENT_SAMPLER if config.stage == "stage2" else registry.PLAIN_TEACHER_SAMPLER
+    try:
+        return default.replace(steps=int(config.sample_steps) or default.steps)
+    except ValueError as err:
+        raise ValueError(f"sample_steps={config.sample_steps}: {err}") from None
+
+
 class Sampler:
     def __init__(self, config, models: ModelSet, spec: TrainableSpec, mesh):
         self.prompts = list(config.sample_prompts)
-        # Stage 2 trains an LCM student; a stage-1 student samples like a teacher trained on the plain latent.
-        default = registry.STUDENT_SAMPLER if config.stage == "stage2" else registry.PLAIN_TEACHER_SAMPLER
-        self.spec = default.replace(steps=int(config.sample_steps) or default.steps)
+        self.spec = sample_spec(config)
         f = models.vae.downsample_factor
         frames, (h, w) = int(config.data.frames), tuple(config.data.latent_size)
         if config.data.source != "synthetic":

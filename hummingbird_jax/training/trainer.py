@@ -53,7 +53,7 @@ from hummingbird_jax.training.models import (
     load_teacher_components,
 )
 from hummingbird_jax.training.optimizer import make_optimizer
-from hummingbird_jax.training.samples import Sampler
+from hummingbird_jax.training.samples import Sampler, sample_spec
 from hummingbird_jax.training.train_step import StepSettings, init_state, make_train_step
 from hummingbird_jax.training.trainable import TrainableSpec, split_student
 
@@ -130,6 +130,8 @@ def validate(config) -> None:
     if not config.models.student_init:
         raise ValueError("models.student_init is empty; give 'prune', 'random', a converted model directory or "
                          "a training checkpoint step (e.g. the stage-1 run's WORKDIR/checkpoints/STEP)")
+    if int(config.sample_every) > 0 and config.sample_prompts:
+        sample_spec(config)  # a step count the sampler cannot take fails here, not at the first sample
     if config.models.weights != RANDOM and not os.path.isdir(config.models.weights):
         raise ValueError(f"models.weights={config.models.weights!r}: not a directory; give a converted "
                          "VideoCrafter2 model directory (hummingbird convert torch-to-jax) or 'random'")
