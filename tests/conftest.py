@@ -8,6 +8,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from hummingbird_jax.benchmarking.report import relative_error  # the fixtures' parity measure
+
 # Test models are tiny, so XLA compile time dominates the suite: cheaper CPU code generation cuts it by
 # about a quarter without changing results beyond float rounding (set XLA_FLAGS to override).
 FAST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
@@ -15,12 +17,6 @@ os.environ.setdefault("XLA_FLAGS", FAST_XLA_FLAGS)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = pathlib.Path(os.environ.get("HUMMINGBIRD_REFERENCE", REPO_ROOT.parent / "shared" / "reference"))
-
-
-def relative_error(got, want) -> float:
-    """``max|got − want| / max|want|``: the fixtures' parity measure."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
 def assert_close_to_range(got, want, rel: float = 1e-4) -> None:

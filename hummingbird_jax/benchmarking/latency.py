@@ -264,9 +264,8 @@ def run(args) -> dict:
     load_s = time.perf_counter() - begin
     label = args.model or os.path.basename(os.path.normpath(args.checkpoint))
     teacher = bundle.teacher
-    steps = args.steps or bundle.default_sampler.steps
     try:
-        bundle.default_sampler.replace(steps=steps)
+        steps = bundle.sampler(args.steps).steps
     except ValueError as err:
         raise BenchmarkError(f"--steps: {err}") from None
     guidance = args.guidance if args.guidance is not None else bundle.default_sampler.guidance

@@ -42,6 +42,7 @@ import numpy as np
 
 from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import official, report
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.errors import ConfigError
 from hummingbird_jax.models.attention import IMPLEMENTATIONS, backend_kind
 from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes
@@ -50,7 +51,6 @@ from hummingbird_jax.models.unet_stats import count_params, forward_flops
 
 FULL_MODEL_CHANNELS = 320
 CONTEXT_LEN = 77  # OpenCLIP's token count
-FPS = 8
 
 
 # ---- model, weights and inputs ---------------------------------------------------------------------
@@ -102,7 +102,7 @@ def make_inputs(cfg: UNet3DConfig, batch: int, frames: int, height: int, width: 
         "x": rng.standard_normal((batch, frames, height, width, cfg.in_channels), np.float32),
         "timesteps": rng.integers(0, 1000, (batch,)).astype(np.int64),
         "context": rng.standard_normal((batch, CONTEXT_LEN, cfg.context_dim), np.float32),
-        "fps": np.full((batch,), FPS, np.int64),
+        "fps": np.full((batch,), DEFAULT_FPS, np.int64),
     }
     if cfg.time_cond_proj_dim is not None:
         inputs["timestep_cond"] = rng.standard_normal((batch, cfg.time_cond_proj_dim), np.float32)

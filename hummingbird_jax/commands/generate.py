@@ -130,9 +130,8 @@ def run(args) -> int:
     except (ValueError, KeyError, FileNotFoundError) as err:  # unreadable checkpoint, directory or config
         raise CommandError(str(err)) from None
     timings = {"load": time.perf_counter() - start}
-    steps = args.steps or bundle.default_sampler.steps
     try:
-        bundle.default_sampler.replace(steps=steps)
+        steps = bundle.sampler(args.steps).steps
     except ValueError as err:
         raise CommandError(f"--steps: {err}") from None
     mode = "teacher DDIM + CFG" if bundle.teacher else "LCM student"

@@ -49,6 +49,10 @@ class TextToVideo(ModelBundle):
         """How this bundle samples unless told otherwise (steps, guidance)."""
         return registry.TEACHER_SAMPLER if self.teacher else registry.STUDENT_SAMPLER
 
+    def sampler(self, steps: int | None = None) -> SamplerSpec:
+        """The default sampler with ``steps`` (None: its own); ``ValueError`` for a step count it cannot take."""
+        return self.default_sampler.replace(steps=steps or self.default_sampler.steps)
+
     def encode_text(self, prompts: Sequence[str]) -> jax.Array:
         """Prompts → U-Net context ``(b, 77, width)`` float32."""
         return encode_prompts(self.params["text_encoder"], list(prompts), self.text_config,
@@ -59,7 +63,7 @@ class TextToVideo(ModelBundle):
         return self.compile_cache.get((name, self.unet_config, self.vae_config, self.text_config), fn, *args)
 
     def _sampler(self, steps: int):
-        sample = make_sampler(self.unet_config, self.default_sampler.replace(steps=steps))
+        sample = make_sampler(self.unet_config, self.sampler(steps))
 
         def run(params, context, uncond, latents, noise, fps, guidance):
             return sample(params, context, uncond, latents, noise, fps=fps, guidance=guidance)
