@@ -141,8 +141,8 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
         artifacts.save_params(partial, {**state, "step": np.int64(step), "history": np.asarray(history + hist)})
 
     t0 = time.perf_counter()
-    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, fps=p.world.fps, params=params, ema=ema,
-                                start_step=start, progress=progress, on_chunk=checkpoint, chunk=50)
+    params, new = train_teacher(latents, ctx["contexts"], ctx["uncond"], p.teacher, fps=p.world.fps, params=params,
+                                ema=ema, start_step=start, progress=progress, on_chunk=checkpoint, chunk=50)
     history = history + new
     artifacts.save_params(folder / "params.msgpack", params)
     models = out / "models"  # the converted model directory the training engine reads (models.weights)

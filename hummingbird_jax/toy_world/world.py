@@ -69,7 +69,7 @@ def _draw_shape(frame: np.ndarray, shape: str, centre: tuple[float, float], radi
     cv2.fillPoly(frame, [pts], colour, cv2.LINE_AA, shift)
 
 
-def render(spec: ClipSpec, *, size=(32, 32), frames: int = 8, seed: int = 0, travel: float = 0.4) -> np.ndarray:
+def render(spec: ClipSpec, *, size=(32, 32), frames: int = 8, seed: int = 0) -> np.ndarray:
     """Frames ``(T, H, W, 3) uint8`` of ``spec``.
 
     The shape (radius ≈ 22 % of the short side) travels ≈ 40 % of the frame over the clip in its
@@ -80,7 +80,7 @@ def render(spec: ClipSpec, *, size=(32, 32), frames: int = 8, seed: int = 0, tra
     h, w = size
     radius = min(h, w) * rng.uniform(0.19, 0.24)
     dx, dy = DIRECTIONS[spec.motion]
-    travel = travel * min(h, w)
+    travel = 0.4 * min(h, w)
     step = travel / max(frames - 1, 1)
     margin = radius + 1
     lo_x, hi_x = margin + max(0, -dx) * travel, w - margin - max(0, dx) * travel
