@@ -185,17 +185,26 @@ class MultiheadAttention(nn.Module):
         return nn.Dense(self.width, dtype=self.dtype, name="out_proj")(out.reshape(b, length, self.width))
 
 
-class ResidualAttentionBlock(nn.Module):
-    """Pre-norm transformer block: ``x + attn(ln_1(x))``, then ``x + c_proj(gelu(c_fc(ln_2(x))))``."""
+class BlockSettings(nn.Module, kw_only=True):
+    """How each transformer block computes (keyword-only fields, shared by a block and its stack)."""
 
-    width: int
-    heads: int
     mlp_ratio: float = 4.0
     causal: bool = False
     dtype: jnp.dtype = jnp.float32
     attention_impl: str = "auto"
     activation: str = "gelu"
     ln_eps: float = _LN_EPS
+
+    def block_settings(self) -> dict:
+        return dict(mlp_ratio=self.mlp_ratio, causal=self.causal, dtype=self.dtype,
+                    attention_impl=self.attention_impl, activation=self.activation, ln_eps=self.ln_eps)
+
+
+class ResidualAttentionBlock(BlockSettings):
+    """Pre-norm transformer block: ``x + attn(ln_1(x))``, then ``x + c_proj(gelu(c_fc(ln_2(x))))``."""
+
+    width: int
+    heads: int
 
     @nn.compact
     def __call__(self, x):
@@ -211,28 +220,19 @@ class ResidualAttentionBlock(nn.Module):
         return x + h.astype(x.dtype)
 
 
-class Transformer(nn.Module):
+class Transformer(BlockSettings):
     """A stack of blocks named ``resblocks.{i}``; ``num_blocks`` runs only the first few."""
 
     width: int
     heads: int
     layers: int
-    mlp_ratio: float = 4.0
-    causal: bool = False
-    dtype: jnp.dtype = jnp.float32
-    attention_impl: str = "auto"
-    activation: str = "gelu"
-    ln_eps: float = _LN_EPS
     remat: bool = False  # recompute each block's activations in the backward pass (reward gradients)
 
     @nn.compact
     def __call__(self, x, num_blocks: Optional[int] = None):
         block = nn.remat(ResidualAttentionBlock) if self.remat else ResidualAttentionBlock
         for i in range(self.layers if num_blocks is None else num_blocks):
-            x = block(
-                self.width, self.heads, self.mlp_ratio, self.causal, self.dtype, self.attention_impl,
-                self.activation, self.ln_eps, name=f"resblocks.{i}",
-            )(x)
+            x = block(self.width, self.heads, **self.block_settings(), name=f"resblocks.{i}")(x)
         return x
 
 
@@ -263,9 +263,8 @@ class CLIPTextEncoder(nn.Module):
         self.positional_embedding = self.param(
             "positional_embedding", nn.initializers.normal(0.01), (cfg.context_length, cfg.width)
         )
-        self.transformer = Transformer(
-            cfg.width, cfg.heads, cfg.layers, cfg.mlp_ratio, True, self.dtype, self.attention_impl
-        )
+        self.transformer = Transformer(cfg.width, cfg.heads, cfg.layers, mlp_ratio=cfg.mlp_ratio, causal=True,
+                                       dtype=self.dtype, attention_impl=self.attention_impl)
         self.ln_final = nn.LayerNorm(epsilon=_LN_EPS, dtype=jnp.float32)
         if cfg.embed_dim is None and self.has_variable("params", "text_projection"):
             # Size left open: take the stored projection as it is (the context never uses it).
@@ -348,10 +347,9 @@ class CLIPVisionEncoder(nn.Module):
         x = x + self._grid_positions(positional, (gh, gw))
         if cfg.ln_pre:
             x = nn.LayerNorm(epsilon=cfg.ln_eps, dtype=jnp.float32, name="ln_pre")(x)
-        x = Transformer(
-            cfg.width, cfg.heads, cfg.layers, cfg.mlp_ratio, False, self.dtype, self.attention_impl,
-            cfg.activation, cfg.ln_eps, name="transformer",
-        )(x)
+        x = Transformer(cfg.width, cfg.heads, cfg.layers, mlp_ratio=cfg.mlp_ratio, dtype=self.dtype,
+                        attention_impl=self.attention_impl, activation=cfg.activation, ln_eps=cfg.ln_eps,
+                        name="transformer")(x)
         pooled = nn.LayerNorm(epsilon=cfg.ln_eps, dtype=jnp.float32, name="ln_post")(x[:, 0])
         if not cfg.projection:
             return pooled

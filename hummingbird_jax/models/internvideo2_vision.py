@@ -84,12 +84,16 @@ class RMSNorm(nn.Module):
         return weight * (x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + self.eps))
 
 
-class Attention(nn.Module):
-    """Packed ``qkv`` projection, RMS-normalised q and k over all heads, softmax attention, ``proj``."""
+class _EncoderPart(nn.Module):
+    """What every part of the encoder is built from: the config, the compute dtype, the attention."""
 
     cfg: InternVideo2VisionConfig
     dtype: Any = jnp.float32
     attention_impl: str = "auto"
+
+
+class Attention(_EncoderPart):
+    """Packed ``qkv`` projection, RMS-normalised q and k over all heads, softmax attention, ``proj``."""
 
     @nn.compact
     def __call__(self, x):
@@ -114,12 +118,8 @@ class LayerScale(nn.Module):
         return x * gamma
 
 
-class Block(nn.Module):
+class Block(_EncoderPart):
     """``x + ls1(attn(norm1(x)))``, then ``x + ls2(fc2(gelu(fc1(norm2(x)))))``."""
-
-    cfg: InternVideo2VisionConfig
-    dtype: Any = jnp.float32
-    attention_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x):

@@ -15,6 +15,29 @@ import jax.numpy as jnp
 Dtype = Any
 
 
+class Layer(nn.Module, kw_only=True):
+    """Base of the U-Net parts: the compute and parameter dtypes every one of them carries, given by
+    keyword (subclasses declare their own fields positionally)."""
+
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    def dtypes(self) -> dict:
+        """The dtype fields as keywords, for the layers this one builds."""
+        return dict(dtype=self.dtype, param_dtype=self.param_dtype)
+
+
+class RegularisedLayer(Layer, kw_only=True):
+    """A :class:`Layer` with dropout, active only when ``deterministic`` is False."""
+
+    dropout: float = 0.0
+    deterministic: bool = True
+
+    def regularised(self) -> dict:
+        """:meth:`dtypes` plus the dropout fields."""
+        return dict(self.dtypes(), dropout=self.dropout, deterministic=self.deterministic)
+
+
 def _init(init, axes):
     return nn.with_logical_partitioning(init, axes)
 

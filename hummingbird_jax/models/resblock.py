@@ -4,14 +4,13 @@ down/up-sampling layers. Video is ``(b, t, h, w, c)``; 2-D layers run per frame 
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
 
-from hummingbird_jax.models.layers import GroupNorm, conv, dense
+from hummingbird_jax.models.layers import GroupNorm, Layer, RegularisedLayer, conv, dense
 
-Dtype = Any
+# The official ResBlock builds its temporal convolutions with dropout 0.1, whatever the U-Net's dropout.
+TEMPORAL_CONV_DROPOUT = 0.1
 
 
 def per_frame(fn, x):
@@ -27,7 +26,7 @@ def frame_norm(norm: GroupNorm, x):
     return norm(x.reshape(b * t, h * w, c)).reshape(x.shape)
 
 
-class TemporalConvBlock(nn.Module):
+class TemporalConvBlock(RegularisedLayer):
     """``x + conv4(conv3(conv2(conv1(x))))``; each conv is GN → SiLU → (Dropout) → Conv3d (3,1,1).
 
     GroupNorm statistics span all frames of a clip. The official module names its instances
@@ -35,11 +34,7 @@ class TemporalConvBlock(nn.Module):
     """
 
     channels: int
-    dropout: float = 0.1
-    deterministic: bool = True
     norm_groups: int = 32
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
@@ -52,26 +47,21 @@ class TemporalConvBlock(nn.Module):
             y = nn.silu(y.reshape(x.shape))
             if i > 1:
                 y = nn.Dropout(self.dropout, deterministic=self.deterministic)(y)
-            y = conv(self.channels, (3, 1, 1), f"conv{i}.{conv_index}", dtype=self.dtype,
-                     param_dtype=self.param_dtype)(y)
+            y = conv(self.channels, (3, 1, 1), f"conv{i}.{conv_index}", **self.dtypes())(y)
         return x + y
 
 
-class ResBlock(nn.Module):
+class ResBlock(RegularisedLayer):
     """GN → SiLU → conv3×3, + Linear(SiLU(emb)), GN → SiLU → Dropout → conv3×3, + skip, then the
     temporal conv block."""
 
     out_channels: int
-    dropout: float = 0.0
     temporal_conv: bool = True
-    deterministic: bool = True
     norm_groups: int = 32
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, emb):
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        kw = self.dtypes()
         out = self.out_channels
         h = frame_norm(GroupNorm(self.norm_groups, param_dtype=self.param_dtype, name="in_layers.0"), x)
         h = per_frame(conv(out, (3, 3), "in_layers.2", **kw), nn.silu(h))
@@ -83,33 +73,28 @@ class ResBlock(nn.Module):
         skip = x if x.shape[-1] == out else per_frame(conv(out, (1, 1), "skip_connection", **kw), x)
         h = skip + h
         if self.temporal_conv:
-            h = TemporalConvBlock(out, deterministic=self.deterministic, norm_groups=self.norm_groups,
-                                  name="temopral_conv", **kw)(h)
+            h = TemporalConvBlock(out, norm_groups=self.norm_groups, dropout=TEMPORAL_CONV_DROPOUT,
+                                  deterministic=self.deterministic, name="temopral_conv", **kw)(h)
         return h
 
 
-class Downsample(nn.Module):
+class Downsample(Layer):
     """Conv3×3, stride 2, symmetric padding 1 (PyTorch's, not XLA's 'SAME')."""
 
     channels: int
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        op = conv(self.channels, (3, 3), "op", strides=2, padding=((1, 1), (1, 1)),
-                  dtype=self.dtype, param_dtype=self.param_dtype)
+        op = conv(self.channels, (3, 3), "op", strides=2, padding=((1, 1), (1, 1)), **self.dtypes())
         return per_frame(op, x)
 
 
-class Upsample(nn.Module):
+class Upsample(Layer):
     """Nearest-neighbour ×2, then conv3×3."""
 
     channels: int
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         x = jnp.repeat(jnp.repeat(x, 2, axis=2), 2, axis=3)
-        return per_frame(conv(self.channels, (3, 3), "conv", dtype=self.dtype, param_dtype=self.param_dtype), x)
+        return per_frame(conv(self.channels, (3, 3), "conv", **self.dtypes()), x)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from hummingbird_jax.models.attention import dot_product_attention, relative_position_attention
-from hummingbird_jax.models.layers import GroupNorm, dense, layer_norm
+from hummingbird_jax.models.layers import GroupNorm, Layer, RegularisedLayer, dense, layer_norm
 from hummingbird_jax.models.remat import remat_call
 
 Dtype = Any
@@ -35,7 +35,19 @@ class RelativePositionTable(nn.Module):
         return self.param("embeddings_table", init, (2 * self.max_distance + 1, self.dim), self.param_dtype)
 
 
-class CrossAttention(nn.Module):
+class AttentionLayer(RegularisedLayer, kw_only=True):
+    """A :class:`RegularisedLayer` that runs attention: which implementation, and the query chunk of
+    the chunked one."""
+
+    attention: str = "auto"
+    chunk_size: int = 512
+
+    def attention_settings(self) -> dict:
+        """:meth:`regularised` plus the attention fields."""
+        return dict(self.regularised(), attention=self.attention, chunk_size=self.chunk_size)
+
+
+class CrossAttention(AttentionLayer):
     """Multi-head attention: ``to_q/k/v`` without bias, ``to_out.0`` with bias.
 
     ``relative_positions > 0`` (self-attention only) adds LVDM's learned relative-position tables
@@ -45,18 +57,12 @@ class CrossAttention(nn.Module):
     dim_head: int
     query_dim: int
     relative_positions: int = 0
-    dropout: float = 0.0
-    deterministic: bool = True
-    attention: str = "auto"
-    chunk_size: int = 512
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, context=None, frames: int = 1):
         """``x (B, L, C)``; self-attention within ``frames`` segments of ``L`` when ``context`` is None."""
         inner = self.heads * self.dim_head
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        kw = self.dtypes()
         b, length, _ = x.shape
         q = dense(inner, "to_q", use_bias=False, **kw)(x)
         source = x if context is None else context
@@ -79,40 +85,32 @@ class CrossAttention(nn.Module):
         return nn.Dropout(self.dropout, deterministic=self.deterministic)(out)
 
 
-class GEGLU(nn.Module):
+class GEGLU(Layer):
     """``proj`` to twice the width, then value · GELU(gate) with the exact (erf) GELU."""
 
     features: int
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        projected = dense(self.features * 2, "proj", dtype=self.dtype, param_dtype=self.param_dtype)(x)
+        projected = dense(self.features * 2, "proj", **self.dtypes())(x)
         value, gate = jnp.split(projected, 2, axis=-1)
         return value * jax.nn.gelu(gate, approximate=False)
 
 
-class FeedForward(nn.Module):
+class FeedForward(RegularisedLayer):
     """``net.0`` GEGLU → dropout → ``net.2`` Linear."""
 
     dim: int
     mult: int = 4
-    dropout: float = 0.0
-    deterministic: bool = True
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        inner = self.dim * self.mult
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        h = GEGLU(inner, **kw, name="net.0")(x)
+        h = GEGLU(self.dim * self.mult, **self.dtypes(), name="net.0")(x)
         h = nn.Dropout(self.dropout, deterministic=self.deterministic)(h)
-        return dense(self.dim, "net.2", **kw)(h)
+        return dense(self.dim, "net.2", **self.dtypes())(h)
 
 
-class BasicTransformerBlock(nn.Module):
+class BasicTransformerBlock(AttentionLayer):
     """``x += attn1(norm1 x); x += attn2(norm2 x, context); x += ff(norm3 x)``."""
 
     dim: int
@@ -120,56 +118,37 @@ class BasicTransformerBlock(nn.Module):
     dim_head: int
     frames: int = 1
     relative_positions: int = 0  # for both attentions: a temporal block's attn2 is self-attention too
-    dropout: float = 0.0
-    deterministic: bool = True
-    attention: str = "auto"
-    chunk_size: int = 512
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, context=None):
         attn = dict(heads=self.heads, dim_head=self.dim_head, query_dim=self.dim,
-                    relative_positions=self.relative_positions, dropout=self.dropout,
-                    deterministic=self.deterministic, attention=self.attention, chunk_size=self.chunk_size,
-                    dtype=self.dtype, param_dtype=self.param_dtype)
+                    relative_positions=self.relative_positions, **self.attention_settings())
 
         def norm(name, h):
             return layer_norm(name, param_dtype=self.param_dtype)(h).astype(self.dtype)
 
         x = x + CrossAttention(**attn, name="attn1")(norm("norm1", x), frames=self.frames)
         x = x + CrossAttention(**attn, name="attn2")(norm("norm2", x), context, frames=self.frames)
-        ff = FeedForward(self.dim, dropout=self.dropout, deterministic=self.deterministic,
-                         dtype=self.dtype, param_dtype=self.param_dtype, name="ff")
-        return x + ff(norm("norm3", x))
+        return x + FeedForward(self.dim, **self.regularised(), name="ff")(norm("norm3", x))
 
 
-class _TransformerBase(nn.Module):
+class _TransformerBase(AttentionLayer):
     """Fields shared by the spatial and temporal transformers."""
 
     channels: int
     heads: int
     dim_head: int
     depth: int = 1
-    dropout: float = 0.0
-    deterministic: bool = True
-    attention: str = "auto"
-    chunk_size: int = 512
     remat_policy: Any = None  # a jax.checkpoint policy, or None for no rematerialisation
     norm_groups: int = 32
     relative_positions: int = 0  # temporal only: LVDM's temporal_length when use_relative_position
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     def blocks(self, h, context, frames):
         inner = self.heads * self.dim_head
         for i in range(self.depth):
-            block = BasicTransformerBlock(
-                inner, self.heads, self.dim_head, frames=frames, relative_positions=self.relative_positions,
-                dropout=self.dropout, deterministic=self.deterministic, attention=self.attention,
-                chunk_size=self.chunk_size, dtype=self.dtype, param_dtype=self.param_dtype,
-                name=f"transformer_blocks.{i}",
-            )
+            block = BasicTransformerBlock(inner, self.heads, self.dim_head, frames=frames,
+                                          relative_positions=self.relative_positions,
+                                          **self.attention_settings(), name=f"transformer_blocks.{i}")
             h = remat_call(block, self.remat_policy, h, *(() if context is None else (context,)))
         return h
 
@@ -180,7 +159,7 @@ class SpatialTransformer(_TransformerBase):
     @nn.compact
     def __call__(self, x, context):
         b, t, hgt, wid, c = x.shape
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        kw = self.dtypes()
         norm = GroupNorm(self.norm_groups, epsilon=1e-6, param_dtype=self.param_dtype, name="norm")
         h = norm(x.reshape(b * t, hgt * wid, c))
         h = dense(self.heads * self.dim_head, "proj_in", **kw)(h.reshape(b, t * hgt * wid, c))
@@ -199,7 +178,7 @@ class TemporalTransformer(_TransformerBase):
     @nn.compact
     def __call__(self, x):
         b, t, hgt, wid, c = x.shape
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        kw = self.dtypes()
         norm = GroupNorm(self.norm_groups, epsilon=1e-6, param_dtype=self.param_dtype, name="norm")
         h = norm(x.reshape(b, t * hgt * wid, c))
         h = jnp.transpose(h.reshape(b, t, hgt * wid, c), (0, 2, 1, 3)).reshape(b * hgt * wid, t, c)

@@ -33,6 +33,11 @@ __all__ = ["ViCLIPConfig", "ViCLIPVision", "ViCLIPText", "ViCLIP", "fit_context"
 
 _LN_EPS = 1e-5  # torch.nn.LayerNorm default
 
+# What both released ViCLIP sizes share: 8 frames at 224², patch-wise temporal kernel, 32 CLIP-BPE tokens,
+# a 12-layer text tower.
+_RELEASED_COMMON = dict(input_resolution=224, kernel_size=1, num_frames=8, context_length=32, vocab_size=49408,
+                        transformer_layers=12)
+
 
 @dataclasses.dataclass(frozen=True)
 class ViCLIPConfig:
@@ -94,20 +99,14 @@ class ViCLIPConfig:
     @classmethod
     def vit_l14(cls) -> "ViCLIPConfig":
         """ViCLIP-L/14 (``ViClip-InternVid-10M-FLT.pth``): 8 frames at 224², CLIP-L text tower, 32 tokens."""
-        return cls(
-            input_resolution=224, patch_size=14, width=1024, layers=24, heads=16, output_dim=768,
-            kernel_size=1, num_frames=8, embed_dim=768, context_length=32, vocab_size=49408,
-            transformer_width=768, transformer_heads=12, transformer_layers=12,
-        )
+        return cls(patch_size=14, width=1024, layers=24, heads=16, output_dim=768, embed_dim=768,
+                   transformer_width=768, transformer_heads=12, **_RELEASED_COMMON)
 
     @classmethod
     def vit_b16(cls) -> "ViCLIPConfig":
         """ViCLIP-B/16 (``size='b'`` in the official constructor)."""
-        return cls(
-            input_resolution=224, patch_size=16, width=768, layers=12, heads=12, output_dim=512,
-            kernel_size=1, num_frames=8, embed_dim=512, context_length=32, vocab_size=49408,
-            transformer_width=512, transformer_heads=8, transformer_layers=12,
-        )
+        return cls(patch_size=16, width=768, layers=12, heads=12, output_dim=512, embed_dim=512,
+                   transformer_width=512, transformer_heads=8, **_RELEASED_COMMON)
 
     @property
     def grid(self) -> int:
