@@ -50,10 +50,7 @@ def reward_gradient_memory(frames: int, height: int, width: int, dtype: str, rem
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=5)
-    ap.add_argument("--height", type=int, default=320)
-    ap.add_argument("--width", type=int, default=512)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    report.add_video_memory_arguments(ap)
     args = ap.parse_args(argv)
 
     rows = []
@@ -61,26 +58,18 @@ def main(argv=None):
         row = reward_gradient_memory(args.frames, args.height, args.width, args.dtype, remat_decode, remat_reward)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    result = {
-        "what": "grad w.r.t. latents of -HPSv2.1(decode_video_latents(latents)), SD KL-f8 VAE + OpenCLIP ViT-H-14",
-        "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
-        "machine": report.machine_info(), "rows": rows,
-    }
-    stem = "reward_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}")
+    result = report.video_memory_result(
+        "grad w.r.t. latents of -HPSv2.1(decode_video_latents(latents)), SD KL-f8 VAE + OpenCLIP ViT-H-14", args, rows)
     yes_no = {True: "yes", False: "no"}
-    lines = [
-        f"# HPSv2.1 reward gradient memory: decode + score {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
-        "",
-        "XLA compiled memory analysis of `grad(-score(decode(latents)))`;",
-        f"VAE and ViT-H-14 params are arguments ({rows[0]['argument_bytes'] / 2**20:,.0f} MiB). Compiled only, never run.",
-        "",
-        report.describe_machine(result["machine"]),
-        "",
-        "| checkpointed decode | checkpointed image encoding | temp memory (MiB) | compile (s) |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {yes_no[r['remat_decode']]} | {yes_no[r['remat_reward']]} | {r['temp_bytes'] / 2**20:,.0f} | "
-              f"{r['compile_s']} |" for r in rows]
+    lines = report.video_memory_markdown(
+        result,
+        f"HPSv2.1 reward gradient memory: decode + score {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
+        ["XLA compiled memory analysis of `grad(-score(decode(latents)))`;",
+         f"VAE and ViT-H-14 params are arguments ({rows[0]['argument_bytes'] / 2**20:,.0f} MiB). Compiled only, never run."],
+        {"checkpointed decode": lambda r: yes_no[r["remat_decode"]],
+         "checkpointed image encoding": lambda r: yes_no[r["remat_reward"]]},
+    )
+    stem = report.video_memory_stem("reward_memory", args.dtype)
     print("wrote", *report.write_results(stem, result, "\n".join(lines)))
 
 

@@ -54,11 +54,8 @@ def time_one_frame(cfg: VAEConfig, height: int, width: int, repeats: int = 2) ->
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=5)
-    ap.add_argument("--height", type=int, default=320)
-    ap.add_argument("--width", type=int, default=512)
+    report.add_video_memory_arguments(ap)
     ap.add_argument("--chunk-sizes", type=int, nargs="+", default=[1])
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--time", action="store_true", help="also time one real 1-frame decode (allocates the VAE)")
     args = ap.parse_args(argv)
 
@@ -69,31 +66,21 @@ def main(argv=None):
             row = decode_gradient_memory(cfg, args.frames, args.height, args.width, chunk, remat)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    result = {
-        "what": "grad of sum(decode_video_latents) w.r.t. latents, full SD KL-f8 VAE",
-        "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
-        "machine": report.machine_info(), "rows": rows,
-    }
+    result = report.video_memory_result("grad of sum(decode_video_latents) w.r.t. latents, full SD KL-f8 VAE", args, rows)
     if args.time:
         result["forward_one_frame_s"] = round(time_one_frame(cfg, args.height, args.width), 2)
         print(f"forward decode of one frame: {result['forward_one_frame_s']} s", flush=True)
 
-    stem = "vae_decode_memory" + ("" if args.dtype == "float32" else f"_{args.dtype}")
-    lines = [
-        f"# VAE decode gradient memory: {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
-        "",
-        "XLA compiled memory analysis of `grad(sum(decode_video_latents(...)))`; "
-        f"params are arguments ({rows[0]['argument_bytes'] / 2**20:.0f} MiB).",
-        "",
-        report.describe_machine(result["machine"]),
-        "",
-        "| chunk size | jax.checkpoint | temp memory (MiB) | compile (s) |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {r['chunk_size']} | {'yes' if r['remat'] else 'no'} | {r['temp_bytes'] / 2**20:,.0f} | "
-              f"{r['compile_s']} |" for r in rows]
+    lines = report.video_memory_markdown(
+        result,
+        f"VAE decode gradient memory: {args.frames} frames at {args.height}x{args.width}, {args.dtype}",
+        ["XLA compiled memory analysis of `grad(sum(decode_video_latents(...)))`; "
+         f"params are arguments ({rows[0]['argument_bytes'] / 2**20:.0f} MiB)."],
+        {"chunk size": lambda r: str(r["chunk_size"]), "jax.checkpoint": lambda r: "yes" if r["remat"] else "no"},
+    )
     if "forward_one_frame_s" in result:
         lines += ["", f"One forward decode of a single frame (random weights): {result['forward_one_frame_s']} s."]
+    stem = report.video_memory_stem("vae_decode_memory", args.dtype)
     print("wrote", *report.write_results(stem, result, "\n".join(lines)))
 
 

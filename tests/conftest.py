@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hummingbird_jax.benchmarking.report import relative_error  # the fixtures' parity measure
+from hummingbird_jax.convert.rules import ConversionError
 
 # Test models are tiny, so XLA compile time dominates the suite: cheaper CPU code generation cuts it by
 # about a quarter without changing results beyond float rounding (set XLA_FLAGS to override).
@@ -24,6 +25,14 @@ def assert_close_to_range(got, want, rel: float = 1e-4) -> None:
     assert np.shape(got) == np.shape(want), f"shape {np.shape(got)} != {np.shape(want)}"
     err = relative_error(got, want)
     assert err <= rel, f"max|Δ|/max|ref| = {err:.2e} > {rel:.0e}"
+
+
+def conversion_error(convert, *args, **kwargs) -> str:
+    """The message of the one ``ConversionError`` that ``convert(*args, **kwargs)`` must raise (converters
+    list every problem of a checkpoint at once)."""
+    with pytest.raises(ConversionError) as info:
+        convert(*args, **kwargs)
+    return str(info.value)
 
 
 def read_manifest(name: str) -> dict[str, tuple[int, ...]]:

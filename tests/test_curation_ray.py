@@ -147,24 +147,18 @@ def test_driver_killed_mid_stage_then_rerun_commits_every_row_exactly_once(ray_s
     manifest = tmp_path / "in.csv"
     _table(rows).to_csv(manifest, index=False)
     out = tmp_path / "out.csv"
+    # The driver runs this module's SlowStage, handed over pickled by value (the module is not importable there).
+    stage = tmp_path / "stage.pkl"
+    stage.write_bytes(cloudpickle.dumps(SlowStage()))
     script = tmp_path / "driver.py"
     script.write_text(textwrap.dedent(f"""
-        import time
+        import pickle
         from pathlib import Path
-        from hummingbird_jax.curation import Stage, run_stage
+        from hummingbird_jax.curation import run_stage
         from hummingbird_jax.curation.ray_engine import RayOptions
 
-        class SlowStage(Stage):
-            name = "slow"
-            columns = ("digest",)
-            def __init__(self, delay=0.4):
-                self.delay = delay
-            def process(self, rows):
-                time.sleep(self.delay * len(rows))
-                return [{{"digest": sum(map(ord, Path(r["path"]).name))}} for r in rows]
-
-        run_stage(SlowStage(), {str(manifest)!r}, {str(out)!r}, engine="ray", progress=False,
-                  ray=RayOptions(address={ray_session!r}, rows_per_task=1))
+        run_stage(pickle.loads(Path({str(stage)!r}).read_bytes()), {str(manifest)!r}, {str(out)!r}, engine="ray",
+                  progress=False, ray=RayOptions(address={ray_session!r}, rows_per_task=1))
     """))
     journal = tmp_path / "out.csv.journal.jsonl"
     driver = subprocess.Popen([sys.executable, str(script)], cwd=Path(__file__).resolve().parents[1],

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import relative_error
+from conftest import conversion_error, relative_error
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert.dover import dover_manifest, ignored_keys, load_dover
-from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.dover import (
     DOVERConfig,
     dover_params_from_torch,
@@ -116,9 +115,7 @@ def test_converter_lists_every_mismatch_at_once():
     del state["technical_head.fc_hid.weight"], state["aesthetic_backbone.norm.bias"]
     state["technical_backbone.layers.0.blocks.0.attn.fragment_position_bias_table"] = np.zeros((3, 1), np.float32)
     state["aesthetic_backbone.surprise"] = np.zeros(2, np.float32)
-    with pytest.raises(ConversionError) as info:
-        dover_params_from_torch(state, cfg)
-    message = str(info.value)
+    message = conversion_error(dover_params_from_torch, state, cfg)
     for needle in ("2 keys missing", "technical_head.fc_hid.weight", "aesthetic_backbone.norm.bias",
                    "1 keys unexpected", "aesthetic_backbone.surprise", "1 keys with wrong shape",
                    "fragment_position_bias_table: checkpoint (3, 1)"):

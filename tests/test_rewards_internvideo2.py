@@ -11,12 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import relative_error
+from conftest import conversion_error, relative_error
 from safetensors.numpy import load_file
 
 from hummingbird_jax import registry
 from hummingbird_jax.convert.internvideo2 import ignored_patterns, internvideo2_manifest
-from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.models.internvideo2 import param_shapes
 from hummingbird_jax.rewards.base import RewardModel
 from hummingbird_jax.rewards.internvideo2 import (
@@ -104,9 +103,7 @@ def test_params_from_torch_takes_module_prefix_and_lists_every_mismatch():
     del broken["vision_proj.weight"], broken["text_encoder.encoder.layer.0.output.dense.bias"]
     broken["vision_encoder.blocks.0.attn.proj.weight"] = np.zeros((3, 3), np.float32)
     broken["vision_encoder.extra"] = np.zeros(2, np.float32)
-    with pytest.raises(ConversionError) as err:
-        params_from_torch(broken, cfg)
-    message = str(err.value)
+    message = conversion_error(params_from_torch, broken, cfg)
     for key in ("vision_proj.weight", "layer.0.output.dense.bias", "blocks.0.attn.proj.weight", "vision_encoder.extra"):
         assert key in message
 

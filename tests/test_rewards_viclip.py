@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import relative_error
+from conftest import conversion_error, relative_error
 from safetensors.numpy import load_file
 
 from hummingbird_jax.convert.rules import ConversionError
@@ -161,9 +161,7 @@ def test_converter_lists_every_mismatch_at_once(tiny):
     del weights["vision_encoder.temporal_positional_embedding"]
     weights["text_encoder.transformer.resblocks.0.ln_1.weight"] = np.zeros(3, np.float32)
     weights["vision_encoder.extra.weight"] = np.zeros(1, np.float32)
-    with pytest.raises(ConversionError) as err:
-        params_from_torch(weights, cfg)
-    message = str(err.value)
+    message = conversion_error(params_from_torch, weights, cfg)
     assert "1 keys missing from checkpoint:\n  vision_encoder.temporal_positional_embedding (1, 8, 32)" in message
     assert "1 keys unexpected in checkpoint:\n  vision_encoder.extra.weight" in message
     assert "text_encoder.transformer.resblocks.0.ln_1.weight: checkpoint (3,), expected (8,)" in message

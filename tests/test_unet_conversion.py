@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import REFERENCE, read_manifest
+from conftest import REFERENCE, conversion_error, read_manifest
 
 from hummingbird_jax.cli import main
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
@@ -88,9 +88,7 @@ def test_mismatched_checkpoint_lists_every_problem_in_one_error():
     state[UNET_PREFIX + "stray.weight"] = np.zeros(3, np.float32)
     state[UNET_PREFIX + "out.2.weight"] = np.zeros((4, 32, 1, 1), np.float32)
     state["betas"] = np.zeros(1000, np.float32)  # schedule buffers outside the namespace are ignored
-    with pytest.raises(ConversionError) as info:
-        unet_from_torch(state, cfg)
-    message = str(info.value)
+    message = conversion_error(unet_from_torch, state, cfg)
     assert "2 keys missing" in message and "model.diffusion_model.out.2.bias" in message
     assert "model.diffusion_model.time_embed.0.weight" in message
     assert "1 keys unexpected" in message and "stray.weight" in message

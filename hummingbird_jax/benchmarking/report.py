@@ -7,10 +7,12 @@ interrupted run never leaves half a file.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 
 import jax
@@ -109,3 +111,37 @@ def compiled_memory(fn, *abstract_args) -> dict:
         "output_bytes": int(mem.output_size_in_bytes),
         "compile_s": round(seconds, 1),
     }
+
+
+def add_video_memory_arguments(ap: argparse.ArgumentParser) -> None:
+    """The decoded video a compiled-memory sweep differentiates through: K=5 frames at 320x512, fp32 by default."""
+    ap.add_argument("--frames", type=int, default=5)
+    ap.add_argument("--height", type=int, default=320)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+
+
+def video_memory_result(what: str, args: argparse.Namespace, rows: list[dict]) -> dict:
+    """The JSON record of a sweep over :func:`compiled_memory` rows, for the video of :func:`add_video_memory_arguments`."""
+    return {
+        "what": what, "frames": args.frames, "height": args.height, "width": args.width, "dtype": args.dtype,
+        "machine": machine_info(), "rows": rows,
+    }
+
+
+def video_memory_stem(name: str, dtype: str) -> str:
+    """``name`` for float32 results, ``name_<dtype>`` for others, so a bf16 sweep never overwrites the fp32 one."""
+    return name if dtype == "float32" else f"{name}_{dtype}"
+
+
+def video_memory_markdown(result: dict, title: str, intro: list[str], settings: dict[str, Callable[[dict], str]]) -> list[str]:
+    """A sweep's Markdown lines: title, intro, machine, then per row its settings, temp memory and compile time.
+
+    ``settings`` maps each setting's column header to the cell it shows for a row.
+    """
+    header = [*settings, "temp memory (MiB)", "compile (s)"]
+    lines = [f"# {title}", "", *intro, "", describe_machine(result["machine"]), "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(r) for cell in settings.values()) + f" | {r['temp_bytes'] / 2**20:,.0f} | "
+              f"{r['compile_s']} |" for r in result["rows"]]
+    return lines

@@ -15,7 +15,7 @@ import grain
 import numpy as np
 
 from hummingbird_jax.data.decode import ClipError, read_clip
-from hummingbird_jax.data.input_pipeline import Loader, Skipped, make_loader, shard_bounds, shard_shuffle_repeat
+from hummingbird_jax.data.input_pipeline import Loader, Skipped, make_loader, sharded_random_map
 from hummingbird_jax.data.manifest import Manifest
 from hummingbird_jax.text import tokenize
 
@@ -125,13 +125,9 @@ def clip_dataset(
     """Random-access dataset of this process's examples (uint8 ``video``; some may be :class:`Skipped`)."""
     if isinstance(manifest, str):
         manifest = Manifest(manifest)
-    shard_index, shard_count = shard_bounds(shard_index, shard_count)
-    ds = shard_shuffle_repeat(
-        manifest, seed=seed, shard_index=shard_index, shard_count=shard_count, shuffle=shuffle, num_epochs=num_epochs
-    )
     transform = ClipTransform(cfg, tokenizer or default_tokenize, random_clips)
-    # A different stream of strides/starts per shard: the per-index RNG is seeded from (seed, shard).
-    return ds.random_map(transform, seed=(seed * 1_000_003 + shard_index) % 2**32)
+    return sharded_random_map(manifest, transform, seed=seed, shard_index=shard_index, shard_count=shard_count,
+                              shuffle=shuffle, num_epochs=num_epochs)
 
 
 def clip_loader(

@@ -73,6 +73,25 @@ def shard_shuffle_repeat(
     return ds.repeat(num_epochs)
 
 
+def sharded_random_map(
+    source: Any,
+    transform: Callable[[Any, np.random.Generator], Any],
+    *,
+    seed: int,
+    shard_index: int | None,
+    shard_count: int | None,
+    shuffle: bool = True,
+    num_epochs: int | None = None,
+) -> grain.MapDataset:
+    """This process's shard of ``source`` (:func:`shard_bounds`, :func:`shard_shuffle_repeat`), each row
+    through ``transform``, whose per-index RNG is seeded from (seed, shard): every shard draws its own stream."""
+    shard_index, shard_count = shard_bounds(shard_index, shard_count)
+    ds = shard_shuffle_repeat(
+        source, seed=seed, shard_index=shard_index, shard_count=shard_count, shuffle=shuffle, num_epochs=num_epochs
+    )
+    return ds.random_map(transform, seed=(seed * 1_000_003 + shard_index) % 2**32)
+
+
 class _DropSkippedIterator(grain.DatasetIterator):
     def __init__(self, parent: grain.DatasetIterator, give_up_after: int):
         super().__init__(parent)

@@ -22,7 +22,7 @@ import grain
 import ml_dtypes
 import numpy as np
 
-from hummingbird_jax.data.input_pipeline import Loader, make_loader, shard_bounds, shard_shuffle_repeat
+from hummingbird_jax.data.input_pipeline import Loader, make_loader, sharded_random_map
 
 DATASET_NAME = "hummingbird_latents"
 FORMAT_VERSION = "1.0.0"
@@ -251,11 +251,8 @@ def latent_dataset(
     split: str = "train",
 ) -> tuple[grain.MapDataset, LatentSpec]:
     source, spec = open_latents(data_dir, split)
-    shard_index, shard_count = shard_bounds(shard_index, shard_count)
-    ds = shard_shuffle_repeat(
-        source, seed=seed, shard_index=shard_index, shard_count=shard_count, shuffle=shuffle, num_epochs=num_epochs
-    )
-    ds = ds.random_map(LatentTransform(spec.scale_factor, sample_posterior), seed=(seed * 1_000_003 + shard_index) % 2**32)
+    ds = sharded_random_map(source, LatentTransform(spec.scale_factor, sample_posterior), seed=seed,
+                            shard_index=shard_index, shard_count=shard_count, shuffle=shuffle, num_epochs=num_epochs)
     return ds, spec
 
 

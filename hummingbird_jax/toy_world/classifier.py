@@ -18,7 +18,7 @@ import optax
 
 from hummingbird_jax.toy_world.clips import LABEL_CLASSES, label_indices, rendered_clips
 from hummingbird_jax.toy_world.fitting import fit
-from hummingbird_jax.toy_world.world import all_specs
+from hummingbird_jax.toy_world.world import ClipShape, all_specs
 
 
 class VideoClassifier(nn.Module):
@@ -44,9 +44,7 @@ class VideoClassifier(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
-    size: tuple[int, int] = (32, 32)
-    frames: int = 8
+class ClassifierConfig(ClipShape):
     renders_per_caption: int = 6
     steps: int = 600
     batch_size: int = 32

@@ -16,16 +16,20 @@ import pandas as pd
 
 from hummingbird_jax.curation.motion_clips import render_clip, write_video
 from hummingbird_jax.curation.tables import write_manifest
-from hummingbird_jax.toy_world.world import LABEL_COLUMNS, ClipSpec, all_specs, render
+from hummingbird_jax.toy_world.world import (
+    LABEL_COLUMNS,
+    ClipShape,
+    ClipSpec,
+    all_specs,
+    render,
+)
 
 CAMERA_CAPTIONS = {"zoom_in": "a camera zooming into a colourful textured scene",
                    "dolly_zoom": "a dolly zoom towards a subject in a colourful textured scene"}
 
 
 @dataclasses.dataclass(frozen=True)
-class WorldConfig:
-    size: tuple[int, int] = (32, 32)
-    frames: int = 8
+class WorldConfig(ClipShape):
     fps: int = 8
     clips_per_caption: int = 2
     zoom_clips: int = 2

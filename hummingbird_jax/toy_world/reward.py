@@ -24,6 +24,7 @@ from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text import tokenize
 from hummingbird_jax.toy_world import artifacts
 from hummingbird_jax.toy_world.fitting import fit
+from hummingbird_jax.toy_world.world import CLIP_FRAMES, CLIP_SIZE
 
 CONTEXT_LENGTH = 77
 VOCAB_SIZE = 49408
@@ -68,8 +69,8 @@ class ToyVideoTextReward(RewardModel):
     """Score = cosine(video embedding, caption embedding) ∈ [-1, 1]; frames may be any count ``T``
     the reward was trained with."""
 
-    frames: int = 8
-    size: tuple[int, int] = (32, 32)
+    frames: int = CLIP_FRAMES
+    size: tuple[int, int] = CLIP_SIZE
     width: int = 32
     embed_dim: int = 32
     name: str = "toy_video_text"

@@ -21,6 +21,18 @@ BACKGROUNDS = {"dark": (25, 25, 30), "light": (215, 215, 205)}
 # Unit displacement (dx, dy) per motion, image coordinates (y grows downwards).
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "static": (0, 0)}
 LABEL_COLUMNS = ("shape", "colour", "motion", "background")
+# The clips' (height, width) and length: what the world renders, the judge trains on and the reward is built for.
+CLIP_SIZE = (32, 32)
+CLIP_FRAMES = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipShape:
+    """Toy clips of ``size`` (height, width) and ``frames`` frames: the fields that the world's config and the
+    judge's share, so both render the same clips unless a preset says otherwise."""
+
+    size: tuple[int, int] = CLIP_SIZE
+    frames: int = CLIP_FRAMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +81,7 @@ def _draw_shape(frame: np.ndarray, shape: str, centre: tuple[float, float], radi
     cv2.fillPoly(frame, [pts], colour, cv2.LINE_AA, shift)
 
 
-def render(spec: ClipSpec, *, size=(32, 32), frames: int = 8, seed: int = 0) -> np.ndarray:
+def render(spec: ClipSpec, *, size=CLIP_SIZE, frames: int = CLIP_FRAMES, seed: int = 0) -> np.ndarray:
     """Frames ``(T, H, W, 3) uint8`` of ``spec``.
 
     The shape (radius ≈ 22 % of the short side) travels ≈ 40 % of the frame over the clip in its
