@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import yaml
 
 from hummingbird_jax.models.attention import dot_product_attention
+from hummingbird_jax.models.layers import conv_float32_sums
 
 __all__ = [
     "VAEConfig",
@@ -129,7 +130,7 @@ def _conv(cfg: VAEConfig, features: int, kernel: int, name: str, stride: int = 1
     if padding is None:
         padding = [(kernel // 2, kernel // 2)] * 2
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=padding,
-                   dtype=cfg.dtype, param_dtype=cfg.param_dtype, name=name)
+                   dtype=cfg.dtype, param_dtype=cfg.param_dtype, conv_general_dilated=conv_float32_sums, name=name)
 
 
 def _norm(cfg: VAEConfig, name: str) -> nn.GroupNorm:
