@@ -47,7 +47,7 @@ def dot_general_float32_sums(lhs, rhs, dimension_numbers, precision=None, prefer
     """``lax.dot_general`` that sums its products in float32 and returns the inputs' dtype.
 
     For bfloat16 this is both more accurate and, on x86 CPUs, 2-3× faster: XLA's CPU bf16 matmul with a
-    bf16 result takes a slow path, with a float32 result the fast one (benchmarks/results/cpu_kernels.md).
+    bf16 result takes a slow path, with a float32 result the fast one (`python -m benchmarks.cpu_kernels`).
     """
     del preferred_element_type  # always float32 here
     out = lax.dot_general(lhs, rhs, dimension_numbers, precision=precision, preferred_element_type=jnp.float32)
@@ -95,7 +95,7 @@ def conv_float32_sums(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_
     """``lax.conv_general_dilated`` (channels-last, as Flax calls it) summed in float32, returning the
     input dtype. In bfloat16 a stride-1 convolution runs as matrix products (:func:`_taps_as_matmuls`):
     XLA's CPU bf16 convolution is 1.1-2.2× slower than its bf16 matmul with float32 sums on the U-Net's
-    shapes (benchmarks/results/cpu_kernels.md); float32 keeps XLA's convolution, the faster there."""
+    shapes (`python -m benchmarks.cpu_kernels`); float32 keeps XLA's convolution, the faster there."""
     if _matmul_friendly(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count):
         return _taps_as_matmuls(lhs, rhs).astype(lhs.dtype)
     out = lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
