@@ -47,7 +47,8 @@ step "demo done"
 hummingbird data run "$work/demo/world" --out "$work/curated" --skip-recaption --workers 1 --no-progress
 test -s "$work/curated/manifest.csv"
 step "data run done"
-hummingbird bench latency --model tiny-0.7b --random-init --frames 2 --height 64 --width 64 --warmup 0 --repeats 1 \
+hummingbird bench latency --model tiny-0.7b --random-init --frames 2 --height 64 --width 64 --dtype float32 \
+    --warmup 0 --repeats 1 \
     --no-compilation-cache --out "$work/bench"
 ls "$work"/bench/*.json > /dev/null
 echo "wheel check passed in $((SECONDS - start)) s"

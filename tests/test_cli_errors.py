@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hummingbird_jax import cli, registry
+from hummingbird_jax import cli, hardware, registry
 from hummingbird_jax.convert.checkpoint_io import save_safetensors
 from hummingbird_jax.inference import TextToVideo, abstract_params, random_params
 from hummingbird_jax.model_dir import load_component
@@ -116,6 +116,7 @@ def test_generate_prints_the_size_its_vae_really_writes(small_model, tmp_path, c
                      "--width", "128", "--steps", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "1×16×32" in printed
+    assert f"), {hardware.fastest_dtype()}\n" in printed  # --dtype auto: the dtype decided for this machine
     from hummingbird_jax import video_io
 
     assert video_io.read_video(out / "a-red-ball.mp4").shape[1:3] == (16, 32)

@@ -50,6 +50,7 @@ import numpy as np
 from jax import lax
 
 import hummingbird_jax
+from hummingbird_jax import hardware
 from hummingbird_jax.benchmarking import report
 
 WORKER_MODULE = "hummingbird_jax.benchmarking.cpu_kernels"
@@ -364,23 +365,6 @@ def option_effects(sets: list[dict], cases: list[Case]) -> dict:
 
 
 # ---- report ----------------------------------------------------------------------------------------
-CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
-                "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "bf16")
-
-
-def cpu_features() -> list[str]:
-    """The matmul-relevant instruction-set flags of ``/proc/cpuinfo`` (Linux; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith(("flags", "Features")):
-                    present = set(line.split(":", 1)[1].split())
-                    return [f for f in CPU_FEATURES if f in present]
-    except OSError:
-        pass
-    return []
-
-
 def cell(entry: dict | None) -> str:
     if not entry:
         return "n/a"
@@ -532,7 +516,7 @@ def main(argv=None) -> dict:
         print(json.dumps(worker), flush=True)
         return worker
 
-    machine = {**report.machine_info(), "cpu_features": cpu_features()}
+    machine = {**report.machine_info(), "cpu_features": list(hardware.cpu_features())}
     cases = selected_cases(args.kernels, args.quick)
     sets = []
     for flags in args.flags:

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax import registry
+from hummingbird_jax import hardware, registry
 from hummingbird_jax.benchmarking import official, report, torch_reference
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.inference import TextToVideo
@@ -82,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's sampler's)")
     p.add_argument("--batch", type=int, default=1, help="prompts per generation")
     p.add_argument("--fps", type=int, default=DEFAULT_FPS)
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--dtype", choices=hardware.DTYPE_CHOICES, default="auto",
+                   help=f"JAX compute dtype (default %(default)s; {hardware.AUTO_DTYPE_HELP})")
     p.add_argument("--vae-chunk", type=int, default=1, help="frames decoded by the VAE at once")
     p.add_argument("--prompt", default=DEFAULT_PROMPT)
     p.add_argument("--warmup", type=int, default=1,
@@ -252,6 +253,7 @@ def official_reference(args, reference, prompts, kw, jax_stages, log) -> tuple[d
 def run(args) -> dict:
     """Measure, write ``<stem>.json`` and ``<stem>.md``, return the result."""
     check_arguments(args)
+    args.dtype = hardware.resolve_dtype(args.dtype)
     cache_dir = None if args.no_compilation_cache else os.path.abspath(args.compilation_cache)
     setup_compilation_cache(cache_dir)
     env = environment()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hummingbird_jax import registry, video_io
+from hummingbird_jax import hardware, registry, video_io
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
@@ -46,8 +46,8 @@ def register(subparsers) -> None:
                    help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts per model call (default %(default)s)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="compute dtype (default %(default)s)")
+    p.add_argument("--dtype", choices=hardware.DTYPE_CHOICES, default="auto",
+                   help=f"compute dtype (default %(default)s; {hardware.AUTO_DTYPE_HELP})")
     p.add_argument("--vae-chunk", type=int, default=1, help="frames decoded by the VAE at once (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("outputs"), help="output directory (default %(default)s)")
     p.set_defaults(func=run)
@@ -111,6 +111,7 @@ def validate(args) -> list[str]:
         check_generation_args(len(prompts), args.frames, args.height, args.width, args.fps)
     except ValueError as err:
         raise CommandError(f"--frames/--height/--width/--fps: {err}") from None
+    args.dtype = hardware.resolve_dtype(args.dtype)
     return prompts
 
 
