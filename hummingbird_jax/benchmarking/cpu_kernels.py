@@ -177,12 +177,7 @@ def jax_kernel(kernel: str, mode: str):
 # ---- timing ----------------------------------------------------------------------------------------
 def best_time(call, repeats: int) -> dict:
     """Best and median wall time of ``call()`` (which waits for its result) after one warm-up call."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
+    times = report.wall_times(call, 1, repeats)
     return {"best_s": min(times), "median_s": statistics.median(times)}
 
 

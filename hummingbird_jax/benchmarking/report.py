@@ -37,6 +37,19 @@ def relative_error(got, want) -> float:
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
+def wall_times(fn, warmup: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn()`` (which must wait for its result) after ``warmup``
+    untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def load_average() -> list[float]:
     """1/5/15-minute load averages: timings on a busy shared CPU are only comparable within a run."""
     return [round(x, 2) for x in os.getloadavg()]

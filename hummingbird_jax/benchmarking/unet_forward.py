@@ -112,13 +112,7 @@ def make_inputs(cfg: UNet3DConfig, batch: int, frames: int, height: int, width: 
 # ---- timing ----------------------------------------------------------------------------------------
 def time_calls(fn, warmup: int, repeats: int) -> dict:
     """Wall time of ``fn()`` (which must block until its result exists) after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    times = report.wall_times(fn, warmup, repeats)
     return {"step_median_s": statistics.median(times), "step_min_s": min(times), "step_max_s": max(times),
             "step_times_s": times}
 
