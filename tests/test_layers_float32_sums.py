@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from hummingbird_jax.models.layers import _taps_as_matmuls, conv_float32_sums, dot_general_float32_sums
+from hummingbird_jax.models.layers import conv_as_matmuls, conv_float32_sums, dot_general_float32_sums
 
 
 def _reference_conv(x, w, strides=None):
@@ -27,7 +27,7 @@ def test_convolution_as_matrix_products_equals_xla_convolution(x_shape, w_shape)
     kx, kw = jax.random.split(jax.random.PRNGKey(0))
     x, w = jax.random.normal(kx, x_shape), jax.random.normal(kw, w_shape)
     want, numbers, padding = _reference_conv(x, w)
-    got = _taps_as_matmuls(x, w)
+    got = conv_as_matmuls(x, w)
     assert got.dtype == jnp.float32 and got.shape == want.shape
     assert float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want))) < 1e-5
     half = conv_float32_sums(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), (1,) * (x.ndim - 2), padding,

@@ -52,6 +52,7 @@ from jax import lax
 import hummingbird_jax
 from hummingbird_jax import hardware
 from hummingbird_jax.benchmarking import report
+from hummingbird_jax.models.layers import conv_as_matmuls
 
 WORKER_MODULE = "hummingbird_jax.benchmarking.cpu_kernels"
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(hummingbird_jax.__file__)))
@@ -151,17 +152,6 @@ def conv3x3(x, w, sums=None):
                                     preferred_element_type=sums)
 
 
-def conv3x3_as_row_matmuls(x, w, out_dtype):
-    """The same convolution as three matmuls with K = 3C: the horizontal taps of the padded input side by
-    side along channels, one ``jnp.dot`` per vertical tap over rows shifted by it, summed in float32."""
-    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    taps = jnp.concatenate([padded[:, :, dx:dx + width] for dx in range(3)], axis=-1)  # (N, H+2, W, 3C)
-    rows = w.reshape(3, 3 * channels, w.shape[3])  # row dy: index dx·C + c, as in taps
-    partial = [jnp.dot(taps[:, dy:dy + height], rows[dy], preferred_element_type=jnp.float32) for dy in range(3)]
-    return (partial[0] + partial[1] + partial[2]).astype(out_dtype)
-
-
 def jax_kernel(kernel: str, mode: str):
     """The function of two operands that computes ``kernel`` in ``mode``'s precision."""
     sums = MODES[mode].sums
@@ -170,7 +160,8 @@ def jax_kernel(kernel: str, mode: str):
     if kernel == "conv3x3":
         return lambda x, w: conv3x3(x, w, sums)
     if kernel == "conv3x3_rows":
-        return lambda x, w: conv3x3_as_row_matmuls(x, w, sums or MODES[mode].dtype)
+        # the U-Net's own bf16 convolution (three matmuls with K = 3C over shifted rows, float32 sums)
+        return lambda x, w: conv_as_matmuls(x, w).astype(sums or MODES[mode].dtype)
     return lambda q, k: jnp.einsum("bqd,bkd->bqk", q, k, preferred_element_type=sums)
 
 

@@ -54,31 +54,26 @@ def dot_general_float32_sums(lhs, rhs, dimension_numbers, precision=None, prefer
     return out.astype(lhs.dtype)
 
 
-def _taps_as_matmuls(lhs, rhs):
+def conv_as_matmuls(lhs, rhs):
     """A stride-1 convolution with symmetric ``k // 2`` padding, NHWC / HWIO (2-D) or NTHWC / THWIO with
     a kernel ``(k, 1, 1)`` (the temporal ones), as matrix products summed in float32: the taps of the
     last kernel axis with more than one tap are concatenated along channels (one matmul with ``K = k·C``),
-    each tap of the axis before it is a matmul over shifted rows."""
+    each tap of the axis before it (if any) is a matmul over shifted rows."""
     taps = rhs.shape[:-2]
     axes = [i for i, k in enumerate(taps) if k > 1]  # kernel axes with more than one tap (spatial axis i+1)
-    pad = [(0, 0)] + [(k // 2, k // 2) for k in taps] + [(0, 0)]
-    x = jnp.pad(lhs, pad)
+    x = jnp.pad(lhs, [(0, 0)] + [(k // 2, k // 2) for k in taps] + [(0, 0)])
     inner = axes[-1]
     size = lhs.shape[inner + 1]
     cols = jnp.concatenate([lax.slice_in_dim(x, j, j + size, axis=inner + 1) for j in range(taps[inner])], -1)
     weights = jnp.moveaxis(rhs, inner, -3)  # (..., k_inner, C, O)
     if len(axes) == 1:
-        kernel = weights.reshape(-1, rhs.shape[-1])
-        return lax.dot_general(cols, kernel, (((cols.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+        return jnp.dot(cols, weights.reshape(-1, rhs.shape[-1]), preferred_element_type=jnp.float32)
     outer = axes[0]
     size = lhs.shape[outer + 1]
-    out = 0.0
-    for i in range(taps[outer]):
-        kernel = lax.index_in_dim(weights, i, axis=outer, keepdims=False).reshape(-1, rhs.shape[-1])
-        rows = lax.slice_in_dim(cols, i, i + size, axis=outer + 1)
-        out = out + lax.dot_general(rows, kernel, (((rows.ndim - 1,), (0,)), ((), ())),
-                                    preferred_element_type=jnp.float32)
-    return out
+    return sum(jnp.dot(lax.slice_in_dim(cols, i, i + size, axis=outer + 1),
+                       lax.index_in_dim(weights, i, axis=outer, keepdims=False).reshape(-1, rhs.shape[-1]),
+                       preferred_element_type=jnp.float32)
+               for i in range(taps[outer]))
 
 
 def _matmul_friendly(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count) -> bool:
@@ -93,11 +88,11 @@ def _matmul_friendly(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilati
 def conv_float32_sums(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                       dimension_numbers=None, feature_group_count=1, precision=None):
     """``lax.conv_general_dilated`` (channels-last, as Flax calls it) summed in float32, returning the
-    input dtype. In bfloat16 a stride-1 convolution runs as matrix products (:func:`_taps_as_matmuls`):
+    input dtype. In bfloat16 a stride-1 convolution runs as matrix products (:func:`conv_as_matmuls`):
     XLA's CPU bf16 convolution is 1.1-2.2× slower than its bf16 matmul with float32 sums on the U-Net's
     shapes (`python -m benchmarks.cpu_kernels`); float32 keeps XLA's convolution, the faster there."""
     if _matmul_friendly(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count):
-        return _taps_as_matmuls(lhs, rhs).astype(lhs.dtype)
+        return conv_as_matmuls(lhs, rhs).astype(lhs.dtype)
     out = lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
                                    rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
                                    feature_group_count=feature_group_count, precision=precision,
