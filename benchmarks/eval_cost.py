@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from hummingbird_jax.benchmarking import report
+from hummingbird_jax.diffusion.sampling import DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.evaluation import DIMENSIONS
 from hummingbird_jax.evaluation.aesthetic_quality import AestheticModel
 from hummingbird_jax.evaluation.backbones import ImageTower
@@ -55,9 +56,9 @@ def _state(name: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", default=",".join(DIMENSIONS))
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--height", type=int, default=320)
-    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    parser.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
+    parser.add_argument("--width", type=int, default=DEFAULT_SIZE[1])
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (args.frames, args.height, args.width, 3), dtype=np.uint8)

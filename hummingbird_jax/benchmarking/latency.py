@@ -51,7 +51,7 @@ import numpy as np
 
 from hummingbird_jax import hardware, registry
 from hummingbird_jax.benchmarking import official, report, torch_reference
-from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.inference import TextToVideo
 from hummingbird_jax.models.attention import resolve_implementation
 from hummingbird_jax.models.unet_stats import count_params, forward_flops
@@ -75,9 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--random-init", action="store_true", help="random weights for --model (no download)")
     source.add_argument("--checkpoint", help="official full checkpoint or converted JAX model directory")
     p.add_argument("--config", help="the checkpoint's YAML or a preset name (default: recognised from its keys)")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--height", type=int, default=320)
-    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1])
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's sampler's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's sampler's)")
     p.add_argument("--batch", type=int, default=1, help="prompts per generation")

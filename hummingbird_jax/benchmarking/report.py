@@ -18,6 +18,7 @@ from importlib import metadata
 import jax
 import numpy as np
 
+from hummingbird_jax.diffusion.sampling import DEFAULT_SIZE
 from hummingbird_jax.models.attention import backend_kind
 
 RESULTS_DIR = os.path.join("benchmarks", "results")  # relative to the current directory: the repository root
@@ -129,8 +130,8 @@ def compiled_memory(fn, *abstract_args) -> dict:
 def add_video_memory_arguments(ap: argparse.ArgumentParser) -> None:
     """The decoded video a compiled-memory sweep differentiates through: K=5 frames at 320x512, fp32 by default."""
     ap.add_argument("--frames", type=int, default=5)
-    ap.add_argument("--height", type=int, default=320)
-    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
+    ap.add_argument("--width", type=int, default=DEFAULT_SIZE[1])
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
 
 

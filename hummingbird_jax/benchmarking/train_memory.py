@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from hummingbird_jax.benchmarking import report
+from hummingbird_jax.diffusion.sampling import DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_shapes
 from hummingbird_jax.models.vae import vae_param_shapes
 from hummingbird_jax.training import mesh as sharding
@@ -43,9 +44,9 @@ def add_arguments(p) -> None:
     p.add_argument("experiment", help="experiment file or bare name in experiments/ (stage2_turbo, stage1_distill)")
     p.add_argument("--variant", default="full", help="config variant (default full)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--height", type=int, default=320)
-    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1])
     p.add_argument("--remat", nargs="+", default=None,
                    help="U-Net remat policies to compile (default: the config's and 'none')")
     p.add_argument("--out", default=report.RESULTS_DIR, help="results folder (train_memory.json / .md)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from hummingbird_jax import video_io
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.errors import UserError
 from hummingbird_jax.evaluation.prompts import prompt_from_filename, read_manifest, read_prompt_list, video_name
 from hummingbird_jax.evaluation.runner import clock, resolve_dimensions, run_evaluation
@@ -45,9 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed for --generate; sample i of prompt p uses a fixed "
                    "seed derived from it (default %(default)s)")
     p.add_argument("--steps", type=int, default=4, help="sampling steps for --generate (default %(default)s)")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--height", type=int, default=320)
-    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1])
     p.add_argument("--fps", type=int, default=DEFAULT_FPS)
     p.set_defaults(func=run)
 

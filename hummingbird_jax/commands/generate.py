@@ -11,7 +11,7 @@ from tqdm import tqdm
 from hummingbird_jax import hardware, registry, video_io
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.commands.info import resolve_unet_config
-from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.inference import TextToVideo, check_generation_args
 
 _STUDENT, _TEACHER = registry.STUDENT_SAMPLER, registry.TEACHER_SAMPLER
@@ -38,9 +38,9 @@ def register(subparsers) -> None:
                    help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance")
     p.add_argument("--steps", type=int,
                    help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} with --teacher)")
-    p.add_argument("--frames", type=int, default=16, help="frames per video (default %(default)s)")
-    p.add_argument("--height", type=int, default=320, help="height in pixels, a multiple of 64 (default %(default)s)")
-    p.add_argument("--width", type=int, default=512, help="width in pixels, a multiple of 64 (default %(default)s)")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames per video (default %(default)s)")
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0], help="height in pixels, a multiple of 64 (default %(default)s)")
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1], help="width in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--fps", type=int, default=DEFAULT_FPS, help="fps conditioning and output frame rate (default %(default)s)")
     p.add_argument("--guidance", type=float,
                    help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")

@@ -7,6 +7,7 @@ import os
 from hummingbird_jax import registry
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.config_files import check_field_types, read_yaml, section
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.errors import ConfigError
 from hummingbird_jax.inference import check_generation_args
 from hummingbird_jax.model_dir import _from_jsonable, read_manifest
@@ -18,9 +19,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("info", help="parameters, breakdown and FLOPs of a U-Net (no weights needed)")
     p.add_argument("model", help="preset (vc2, hb-0.9b, hb-0.7b), an official YAML, or a converted model directory")
     p.add_argument("--time-cond", action="store_true", help="with the stage-2 guidance projection (time_cond_proj 256)")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--height", type=int, default=320, help="video height in pixels, a multiple of 64 (latent: / 8)")
-    p.add_argument("--width", type=int, default=512, help="video width in pixels, a multiple of 64 (latent: / 8)")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0], help="video height in pixels, a multiple of 64 (latent: / 8)")
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1], help="video width in pixels, a multiple of 64 (latent: / 8)")
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (lowers the full graph)")
     p.set_defaults(func=run)
 
@@ -56,7 +57,7 @@ def resolve_unet_config(model: str, time_cond: bool = False):
 
 def run(args) -> int:
     try:  # the sizes generate accepts, so info never describes a run that cannot happen
-        check_generation_args(1, args.frames, args.height, args.width, 8)
+        check_generation_args(1, args.frames, args.height, args.width, DEFAULT_FPS)
     except ValueError as err:
         raise CommandError(f"--frames/--height/--width: {err}") from None
     cfg = resolve_unet_config(args.model, args.time_cond)

@@ -31,10 +31,12 @@ def default_tokenize(texts: Sequence[str], context_length: int = 77) -> np.ndarr
 
 @dataclasses.dataclass(frozen=True)
 class ClipConfig:
-    """How clips are cut. Defaults are the paper's: 16 frames, 320×512, stride U{1..6}, skip ~35."""
+    """How clips are cut: ``frames`` of ``size`` (height, width), no default here (training's are
+    ``data.frames``/``data.size``, the released models' shape); the rest default to the paper's stride
+    U{1..6} and skip ~35."""
 
-    frames: int = 16
-    size: tuple[int, int] = (320, 512)
+    frames: int
+    size: tuple[int, int]
     max_stride: int = 6
     min_stride: int = 1
     skip_first: int = 35

@@ -40,6 +40,8 @@ from hummingbird_jax.models.unet_config import UNet3DConfig
 
 METHODS = ("ddim_cfg", "ddim", "lcm")
 DEFAULT_FPS = 8  # the frame rate the released models are conditioned on
+DEFAULT_FRAMES = 16  # frames per video the released models generate
+DEFAULT_SIZE = (320, 512)  # (height, width) in pixels of the released models' videos
 
 
 @dataclasses.dataclass(frozen=True)

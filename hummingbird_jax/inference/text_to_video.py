@@ -23,7 +23,7 @@ import numpy as np
 
 from hummingbird_jax import registry
 from hummingbird_jax.diffusion.samplers import vc2_ddim_timesteps
-from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, SamplerSpec, make_sampler
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE, SamplerSpec, make_sampler
 from hummingbird_jax.inference.bundle import ModelBundle
 from hummingbird_jax.inference.compile_cache import CompileCache
 from hummingbird_jax.models.vae import decode_video_latents
@@ -146,8 +146,9 @@ class TextToVideo(ModelBundle):
             noise.append(jax.random.normal(k_noise, (rows,) + shape))
         return jnp.stack(lat), jnp.stack(noise, axis=1)
 
-    def generate(self, prompts: Sequence[str], steps: int | None = None, frames: int = 16, height: int = 320,
-                 width: int = 512, fps: int = DEFAULT_FPS, guidance: float | None = None, seed: int = 0, *,
+    def generate(self, prompts: Sequence[str], steps: int | None = None, frames: int = DEFAULT_FRAMES,
+                 height: int = DEFAULT_SIZE[0], width: int = DEFAULT_SIZE[1], fps: int = DEFAULT_FPS,
+                 guidance: float | None = None, seed: int = 0, *,
                  batch_size: int | None = None, vae_chunk: int = 1, timings: dict | None = None,
                  progress=None, first_index: int = 0) -> np.ndarray:
         """Prompts → uint8 video ``(b, t, height, width, 3)``.

@@ -14,6 +14,7 @@ import os
 
 from ml_collections import ConfigDict
 
+from hummingbird_jax.diffusion.sampling import DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.training.losses import STAGE_SETTINGS
 from hummingbird_jax.training.trainable import TrainableSpec
 
@@ -70,8 +71,8 @@ def common(stage: str) -> ConfigDict:
     c.data.source = "clips"  # "clips" (a video manifest), "latents" (TFDS ArrayRecord) or "synthetic"
     c.data.path = ""
     c.data.batch_size = 8  # global batch, split over the data and fsdp axes
-    c.data.frames = 16
-    c.data.size = (320, 512)  # frame height, width
+    c.data.frames = DEFAULT_FRAMES
+    c.data.size = DEFAULT_SIZE  # frame height, width
     c.data.max_stride = 6  # frame stride drawn from U{1..max_stride}; the fps condition follows it
     c.data.num_workers = 4  # Grain worker processes
     c.data.latent_size = (40, 64)  # for the latents and synthetic sources
