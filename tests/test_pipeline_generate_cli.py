@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hummingbird_jax import cli, video_io
+from hummingbird_jax import cli, registry, video_io
 from hummingbird_jax.commands.generate import slugify, unique_stems
 from hummingbird_jax.inference import TextToVideo
 
@@ -78,6 +78,17 @@ def test_output_names_are_readable_slugs_without_collisions():
     assert slugify("???") == "video"
     assert len(slugify("word " * 40)) <= 60
     assert unique_stems(["a cat", "A cat!", "dog"]) == ["a-cat", "a-cat-2", "dog"]
+
+
+def test_random_init_takes_role_and_sampler_from_the_registry_entry():
+    teacher = TextToVideo.random_init("tiny-teacher")  # no teacher flag: the entry is a teacher
+    assert teacher.teacher and teacher.unet_config.time_cond_proj_dim is None
+    assert teacher.default_sampler == registry.unet_entry("tiny-teacher").sampler == registry.PLAIN_TEACHER_SAMPLER
+    student = TextToVideo.random_init("tiny-student")
+    assert not student.teacher and student.default_sampler == registry.STUDENT_SAMPLER
+    assert student.unet_config.time_cond_proj_dim == registry.GUIDANCE_EMBED_DIM
+    as_teacher = TextToVideo.random_init("tiny-0.7b", teacher=True)  # the flag overrides the entry's role
+    assert as_teacher.teacher and as_teacher.default_sampler == registry.TEACHER_SAMPLER
 
 
 def test_teacher_samples_with_classifier_free_guidance():

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from hummingbird_jax import video_io
+from hummingbird_jax import registry, video_io
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
@@ -44,7 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, default=5, help="videos per prompt with --generate (default %(default)s, as VBench)")
     p.add_argument("--seed", type=int, default=0, help="base seed for --generate; sample i of prompt p uses a fixed "
                    "seed derived from it (default %(default)s)")
-    p.add_argument("--steps", type=int, default=4, help="sampling steps for --generate (default %(default)s)")
+    p.add_argument("--steps", type=int, help="sampling steps for --generate (default: the model's sampler, "
+                   f"{registry.STUDENT_SAMPLER.steps} for a student, {registry.TEACHER_SAMPLER.steps} for a teacher)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
     p.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
     p.add_argument("--width", type=int, default=DEFAULT_SIZE[1])

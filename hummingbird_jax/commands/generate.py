@@ -35,15 +35,16 @@ def register(subparsers) -> None:
                         "smoke runs, benchmarks")
     p.add_argument("--config", help="the checkpoint's YAML, or a preset name (default: recognised from its keys)")
     p.add_argument("--teacher", action="store_true",
-                   help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance")
+                   help="sample as the VideoCrafter2 teacher: DDIM with classifier-free guidance (a teacher "
+                   "preset of --random-init, such as vc2, samples so without it)")
     p.add_argument("--steps", type=int,
-                   help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} with --teacher)")
+                   help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} for a teacher)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames per video (default %(default)s)")
     p.add_argument("--height", type=int, default=DEFAULT_SIZE[0], help="height in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--width", type=int, default=DEFAULT_SIZE[1], help="width in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--fps", type=int, default=DEFAULT_FPS, help="fps conditioning and output frame rate (default %(default)s)")
     p.add_argument("--guidance", type=float,
-                   help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} with --teacher)")
+                   help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} for a teacher)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts per model call (default %(default)s)")
     p.add_argument("--dtype", choices=hardware.DTYPE_CHOICES, default="auto",
@@ -117,7 +118,8 @@ def validate(args) -> list[str]:
 
 def load(args):
     if args.random_init is not None:
-        return TextToVideo.random_init(args.random_init, seed=args.seed, teacher=args.teacher, dtype=args.dtype)
+        return TextToVideo.random_init(args.random_init, seed=args.seed, teacher=args.teacher or None,
+                                       dtype=args.dtype)
     if args.checkpoint.is_dir():
         return TextToVideo.from_directory(args.checkpoint, teacher=args.teacher or None, dtype=args.dtype)
     return TextToVideo.from_checkpoint(args.checkpoint, args.config, teacher=args.teacher, dtype=args.dtype)

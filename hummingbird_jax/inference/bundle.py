@@ -14,6 +14,8 @@ A :class:`ModelBundle` is loaded from
 
 ``teacher`` says how the bundle samples: the VideoCrafter2 teacher with DDIM and classifier-free
 guidance, a distilled student (Hummingbird, T2V-Turbo) with LCM and the guidance embedding.
+``preset_sampler``, set by :meth:`~ModelBundle.random_init`, is the registry entry's own sampler
+(e.g. ``tiny-teacher`` samples without VC2's ``scale_arr``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from hummingbird_jax import model_dir, registry
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.full_model import convert_checkpoint, unet_config_for_checkpoint
 from hummingbird_jax.convert.rules import flax_paths
+from hummingbird_jax.diffusion.sampling import SamplerSpec
 from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.models.unet3d import unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
@@ -54,6 +57,7 @@ class ModelBundle:
     params: dict
     teacher: bool = False
     dtype: str = "float32"
+    preset_sampler: SamplerSpec | None = None  # the registry entry's sampler; None: by ``teacher``
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -101,17 +105,21 @@ class ModelBundle:
                                    teacher=teacher, dtype=dtype, source=str(path))
 
     @classmethod
-    def random_init(cls, name: str = "tiny-0.7b", *, seed: int = 0, teacher: bool = False, dtype: str = "float32",
-                    time_cond_proj_dim: int | None = registry.GUIDANCE_EMBED_DIM):
+    def random_init(cls, name: str = "tiny-0.7b", *, seed: int = 0, teacher: bool | None = None,
+                    dtype: str = "float32", time_cond_proj_dim: int | None = registry.GUIDANCE_EMBED_DIM):
         """Random weights for a U-Net of the registry with its VAE and text tower; a student gets the
-        guidance projection (``time_cond_proj_dim``), the teacher none."""
+        guidance projection (``time_cond_proj_dim``), the teacher none. ``teacher=None`` takes the entry's
+        role; in that role the bundle samples with the entry's sampler, in the other role with the
+        registry's teacher or student sampler."""
         entry = registry.unet_entry(name)
+        teacher = entry.is_teacher if teacher is None else teacher
         unet_config = entry.build(time_cond_proj_dim=None if teacher else time_cond_proj_dim)
         vae_config, text_config = registry.vae(entry.vae), registry.text_tower(entry.text)
         abstract = abstract_params(unet_config, vae_config, text_config)
         rng = np.random.default_rng(seed)
         params = {name: random_params(abstract[name], rng) for name in COMPONENTS}
-        return cls(unet_config, vae_config, text_config, params, teacher=teacher, dtype=dtype)
+        return cls(unet_config, vae_config, text_config, params, teacher=teacher, dtype=dtype,
+                   preset_sampler=entry.sampler if teacher == entry.is_teacher else None)
 
     @classmethod
     def from_directory(cls, directory, *, teacher: bool | None = None, dtype: str = "float32"):

@@ -46,7 +46,10 @@ class TextToVideo(ModelBundle):
 
     @property
     def default_sampler(self) -> SamplerSpec:
-        """How this bundle samples unless told otherwise (steps, guidance)."""
+        """How this bundle samples unless told otherwise (steps, guidance): its preset's sampler, else the
+        registry's teacher or student sampler."""
+        if self.preset_sampler is not None:
+            return self.preset_sampler
         return registry.TEACHER_SAMPLER if self.teacher else registry.STUDENT_SAMPLER
 
     def sampler(self, steps: int | None = None) -> SamplerSpec:
