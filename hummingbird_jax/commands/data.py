@@ -98,25 +98,31 @@ def _engine_kwargs(args):
 
 def _motion_options(parser):
     group = parser.add_argument_group("motion", "method and thresholds: hummingbird_jax/curation/motion.py")
-    group.add_argument("--pairs", type=int, default=6, help="frame pairs per clip (default 6)")
-    group.add_argument("--gap", type=int, default=2, help="frames between the two frames of a pair (default 2)")
-    group.add_argument("--flow-width", type=int, default=160, help="analysis width in pixels (default 160)")
-    group.add_argument("--camera-min", type=float, default=0.0015,
-                       help="camera motion threshold, fraction of frame width per frame (default 0.0015)")
-    group.add_argument("--moving-area-min", type=float, default=0.02,
-                       help="moving-pixel fraction for object_motion (default 0.02)")
-    group.add_argument("--dolly-ratio", type=float, default=0.4,
-                       help="centre/edge zoom ratio below which a zoom is a dolly zoom (default 0.4)")
+    group.add_argument("--pairs", type=int, default=MotionStage.default("pairs"),
+                       help="frame pairs per clip (default %(default)s)")
+    group.add_argument("--gap", type=int, default=MotionStage.default("gap"),
+                       help="frames between the two frames of a pair (default %(default)s)")
+    group.add_argument("--flow-width", type=int, default=MotionStage.default("width"),
+                       help="analysis width in pixels (default %(default)s)")
+    group.add_argument("--camera-min", type=float, default=MotionStage.default("camera_min"),
+                       help="camera motion threshold, fraction of frame width per frame (default %(default)s)")
+    group.add_argument("--moving-area-min", type=float, default=MotionStage.default("moving_area_min"),
+                       help="moving-pixel fraction for object_motion (default %(default)s)")
+    group.add_argument("--dolly-ratio", type=float, default=MotionStage.default("dolly_ratio"),
+                       help="centre/edge zoom ratio below which a zoom is a dolly zoom (default %(default)s)")
 
 
 def _recaption_options(parser, required_model: bool = False):
     group = parser.add_argument_group("recaption")
     group.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"local model directory or cached name (default {DEFAULT_MODEL}; never downloaded)")
-    group.add_argument("--batch-size", type=int, default=8, help="captions generated together (default 8)")
-    group.add_argument("--max-new-tokens", type=int, default=160)
-    group.add_argument("--min-words", type=int, default=12, help="shorter outputs fall back (default 12)")
-    group.add_argument("--max-words", type=int, default=120, help="longer outputs fall back (default 120)")
+    group.add_argument("--batch-size", type=int, default=RecaptionStage.default("batch_size"),
+                       help="captions generated together (default %(default)s)")
+    group.add_argument("--max-new-tokens", type=int, default=RecaptionStage.default("max_new_tokens"))
+    group.add_argument("--min-words", type=int, default=RecaptionStage.default("min_words"),
+                       help="shorter outputs fall back (default %(default)s)")
+    group.add_argument("--max-words", type=int, default=RecaptionStage.default("max_words"),
+                       help="longer outputs fall back (default %(default)s)")
     group.add_argument("--no-motion-hint", action="store_true", help="do not tell the model the camera label")
     group.add_argument("--device", default=None, help="torch device (default cuda if available, else cpu)")
     group.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
@@ -227,15 +233,18 @@ def _source_options(parser):
     parser.add_argument("source", help="a folder of videos, a WebVid CSV, or a manifest with path,text")
     parser.add_argument("--video-root", default=None,
                         help="WebVid: folder holding page_dir/videoid.mp4 (default: the CSV's folder)")
-    parser.add_argument("--ext", default="mp4,m4v,mov,mkv,webm,avi,mpg,mpeg,wmv,flv,gif",
-                        help="video extensions searched in a folder (comma separated)")
+    parser.add_argument("--ext", default=",".join(e.lstrip(".") for e in ingest.__kwdefaults__["extensions"]),
+                        help="video extensions searched in a folder (comma separated; default %(default)s)")
 
 
 def _split_options(parser):
     group = parser.add_argument_group("split (PySceneDetect ContentDetector)")
-    group.add_argument("--threshold", type=float, default=27.0, help="content-change threshold (default 27)")
-    group.add_argument("--min-scene-len", type=int, default=15, help="shortest scene in frames (default 15)")
-    group.add_argument("--min-frames", type=int, default=8, help="drop clips shorter than this (default 8)")
+    group.add_argument("--threshold", type=float, default=SceneSplitStage.default("threshold"),
+                       help="content-change threshold (default %(default)s)")
+    group.add_argument("--min-scene-len", type=int, default=SceneSplitStage.default("min_scene_len"),
+                       help="shortest scene in frames (default %(default)s)")
+    group.add_argument("--min-frames", type=int, default=SceneSplitStage.default("min_frames"),
+                       help="drop clips shorter than this (default %(default)s)")
 
 
 def register(subparsers) -> None:
@@ -278,7 +287,8 @@ def register(subparsers) -> None:
     p = stage_parser("quality", "DOVER video quality -> dover_technical, dover_aesthetic, dover_overall in (0, 1)")
     p.add_argument("--weights", required=True, help="DOVER.pth or DOVER-Mobile.pth (you bring it; never downloaded)")
     _dover_config_option(p)
-    p.add_argument("--batch-size", type=int, default=2, help="videos per model call (default 2)")
+    p.add_argument("--batch-size", type=int, default=QualityStage.default("batch_size"),
+                   help="videos per model call (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="view-sampling seed (default 0)")
     _common(p, workers=False)
     p.set_defaults(func=_quality)
@@ -296,7 +306,8 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, help="filter thresholds (YAML/JSON)")
     p.add_argument("--dover-weights", default=None, help="DOVER.pth: add the quality stage (DOVER scores) after ingest/split")
     _dover_config_option(p)
-    p.add_argument("--dover-batch-size", type=int, default=2, help="videos per DOVER call (default 2)")
+    p.add_argument("--dover-batch-size", type=int, default=QualityStage.default("batch_size"),
+                   help="videos per DOVER call (default %(default)s)")
     _split_options(p)
     _motion_options(p)
     _recaption_options(p)

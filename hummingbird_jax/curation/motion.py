@@ -54,6 +54,9 @@ import numpy as np
 
 from hummingbird_jax.curation.stage import Stage
 
+PAIRS = 6  # frame pairs per clip
+GAP = 2  # frames between the two frames of a pair
+FLOW_WIDTH = 160  # analysis width in pixels
 CAMERA_MIN = 0.0015
 MOVING_AREA_MIN = 0.02
 DOLLY_RATIO = 0.4
@@ -231,7 +234,7 @@ class MotionStage(Stage):
     batch_size = 1
     summary_column = "camera_motion"
 
-    def __init__(self, pairs=6, gap=2, width=160, camera_min=CAMERA_MIN, moving_area_min=MOVING_AREA_MIN,
+    def __init__(self, pairs=PAIRS, gap=GAP, width=FLOW_WIDTH, camera_min=CAMERA_MIN, moving_area_min=MOVING_AREA_MIN,
                  dolly_ratio=DOLLY_RATIO):
         self.pairs, self.gap, self.width = int(pairs), int(gap), int(width)
         self.camera_min, self.moving_area_min, self.dolly_ratio = camera_min, moving_area_min, dolly_ratio

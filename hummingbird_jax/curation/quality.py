@@ -40,6 +40,9 @@ MODEL_ARGS = {
 }
 
 
+BATCH_SIZE = 2  # videos per DOVER call
+
+
 class QualityError(ValueError):
     """The weights or the DOVER config cannot be used (one line, names the file)."""
 
@@ -66,7 +69,7 @@ class QualityStage(Stage):
     columns = QUALITY_COLUMNS
     kind = "model"
 
-    def __init__(self, weights: str | os.PathLike, *, config=None, batch_size: int = 2, seed: int = 0,
+    def __init__(self, weights: str | os.PathLike, *, config=None, batch_size: int = BATCH_SIZE, seed: int = 0,
                  sample_types: dict | None = None):
         """``config``: an official ``dover.yml``, a preset name (``dover``, ``dover-mobile``), a
         :class:`~hummingbird_jax.models.dover.DOVERConfig`, or ``None`` (recognised from the weights).

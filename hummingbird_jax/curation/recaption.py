@@ -100,14 +100,20 @@ def check_caption(text: str, *, min_words: int, max_words: int, truncated: bool 
     return None
 
 
+BATCH_SIZE = 8  # captions generated together
+MAX_NEW_TOKENS = 160
+MIN_WORDS = 12  # shorter outputs fall back to the original caption
+MAX_WORDS = 120  # longer outputs fall back too
+
+
 class RecaptionStage(Stage):
     name = "recaption"
     columns = ("text", "text_original", "recaption_status")
     kind = "model"
     summary_column = "recaption_status"
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8, max_new_tokens: int = 160,
-                 min_words: int = 12, max_words: int = 120, use_motion_hint: bool = True,
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = BATCH_SIZE, max_new_tokens: int = MAX_NEW_TOKENS,
+                 min_words: int = MIN_WORDS, max_words: int = MAX_WORDS, use_motion_hint: bool = True,
                  device: str | None = None, dtype: str = "auto"):
         self.model_name = str(model)
         self.batch_size = int(batch_size)

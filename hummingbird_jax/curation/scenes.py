@@ -14,6 +14,10 @@ import pandas as pd
 
 from hummingbird_jax.curation.stage import Stage, has_error
 
+THRESHOLD = 27.0  # PySceneDetect ContentDetector's content-change threshold
+MIN_SCENE_LEN = 15  # shortest scene, in frames
+MIN_FRAMES = 8  # clips shorter than this are dropped
+
 
 class SceneSplitStage(Stage):
     name = "split"
@@ -21,7 +25,7 @@ class SceneSplitStage(Stage):
     kind = "cpu"
     batch_size = 1
 
-    def __init__(self, threshold: float = 27.0, min_scene_len: int = 15, min_frames: int = 8):
+    def __init__(self, threshold: float = THRESHOLD, min_scene_len: int = MIN_SCENE_LEN, min_frames: int = MIN_FRAMES):
         self.threshold, self.min_scene_len, self.min_frames = float(threshold), int(min_scene_len), int(min_frames)
         self.dropped_short = 0
 

@@ -4,6 +4,7 @@ through one, shared by the local runner (:mod:`hummingbird_jax.curation.stage`) 
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Sequence
 
@@ -28,6 +29,11 @@ class Stage:
     kind: str = "cpu"
     batch_size: int = 1
     summary_column: str | None = None
+
+    @classmethod
+    def default(cls, name: str):
+        """The constructor's default for keyword ``name``: the one value a command line offers as its default."""
+        return inspect.signature(cls).parameters[name].default
 
     def params(self) -> dict[str, Any]:
         """Settings that change the results; a journal written with other values is discarded."""
