@@ -14,7 +14,8 @@ CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf1
 # a CPU the bf16 U-Net is the faster one: hb-0.7b at 16×320×512 on a 2-core AMD EPYC with avx512_bf16,
 # bf16 37.7 s per U-Net step against PyTorch's 57.0 s (bf16 autocast) and 85.7 s (float32), README.
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16", "bf16")
-DTYPE_CHOICES = ("auto", "float32", "bfloat16")
+DTYPES = ("float32", "bfloat16")  # the compute dtypes of the models
+DTYPE_CHOICES = ("auto", *DTYPES)
 AUTO_DTYPE_HELP = ("auto: bfloat16 on GPUs and TPUs and on CPUs with native bf16 matrix instructions "
                    "(avx512_bf16, AMX, Arm BF16), float32 on other CPUs")
 

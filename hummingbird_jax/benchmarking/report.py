@@ -18,6 +18,7 @@ from importlib import metadata
 import jax
 import numpy as np
 
+from hummingbird_jax import hardware
 from hummingbird_jax.diffusion.sampling import DEFAULT_SIZE
 from hummingbird_jax.models.attention import backend_kind
 
@@ -132,7 +133,7 @@ def add_video_memory_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--height", type=int, default=DEFAULT_SIZE[0])
     ap.add_argument("--width", type=int, default=DEFAULT_SIZE[1])
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--dtype", default="float32", choices=hardware.DTYPES)
 
 
 def video_memory_result(what: str, args: argparse.Namespace, rows: list[dict]) -> dict:

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hummingbird_jax import registry
+from hummingbird_jax import hardware, registry
 from hummingbird_jax.benchmarking import official, report
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.errors import ConfigError
@@ -252,7 +252,7 @@ def parse_args(argv=None):
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--height", type=int, default=32, help="latent height (pixels / 8)")
     ap.add_argument("--width", type=int, default=48, help="latent width (pixels / 8)")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--dtype", default="float32", choices=hardware.DTYPES)
     ap.add_argument("--attention", default="xla,chunked",
                     help=f"comma-separated implementations to compare, of {', '.join(IMPLEMENTATIONS)}")
     ap.add_argument("--warmup", type=int, default=2)

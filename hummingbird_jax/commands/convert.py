@@ -12,6 +12,7 @@ import time
 
 import jax.numpy as jnp
 
+from hummingbird_jax import hardware
 from hummingbird_jax.cli import CommandError
 from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.convert.checkpoint_io import (
@@ -46,7 +47,7 @@ def register(subparsers) -> None:
     t2j.add_argument("--time-cond", action="store_true", help="preset with time_cond_proj (stage-2 students)")
     t2j.add_argument("--text-heads", type=int, default=None,
                      help="attention heads of the text tower (default: width / 64, as in OpenCLIP)")
-    t2j.add_argument("--dtype", choices=("float32", "bfloat16"), default=None, help="cast params (default: float32)")
+    t2j.add_argument("--dtype", choices=hardware.DTYPES, default=None, help="cast params (default: float32)")
     t2j.add_argument("--out", required=True, help="output directory")
     t2j.set_defaults(func=torch_to_jax)
 

@@ -34,12 +34,12 @@ from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.full_model import convert_checkpoint, unet_config_for_checkpoint
 from hummingbird_jax.convert.rules import flax_paths
 from hummingbird_jax.diffusion.sampling import SamplerSpec
+from hummingbird_jax.hardware import DTYPES
 from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.models.unet3d import unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig, vae_param_shapes
 
-DTYPES = ("float32", "bfloat16")
 COMPONENTS = ("unet", "vae", "text_encoder")
 
 
