@@ -56,9 +56,10 @@ def _pad_to_even(video: np.ndarray) -> np.ndarray:
     return video
 
 
-def write_mp4(path, video, fps: float = 8, crf: int = DEFAULT_CRF) -> Path:
-    """Encode ``video`` as H.264 (libx264, yuv420p) in an mp4 at ``fps``; odd sizes are padded by one
-    edge row/column. Returns the path written."""
+def write_mp4(path, video, fps: float, crf: int = DEFAULT_CRF) -> Path:
+    """Encode ``video`` as H.264 (libx264, yuv420p) in an mp4 at ``fps`` (the caller's rate, e.g. the
+    models' ``diffusion.sampling.DEFAULT_FPS``); odd sizes are padded by one edge row/column. Returns the
+    path written."""
     import av
 
     path = Path(path)
@@ -78,7 +79,7 @@ def write_mp4(path, video, fps: float = 8, crf: int = DEFAULT_CRF) -> Path:
     return path
 
 
-def write_gif(path, video, fps: float = 8, max_side: int | None = 256) -> Path:
+def write_gif(path, video, fps: float, max_side: int | None = 256) -> Path:
     """A looping GIF preview (Pillow, adaptive palette per frame), downscaled so that its longer side
     is at most ``max_side`` (``None`` keeps the size). Returns the path written."""
     from PIL import Image

@@ -33,7 +33,7 @@ def test_mp4_is_h264_yuv420p_and_decodes_to_the_same_frames(tmp_path):
 
 def test_odd_sizes_are_padded_to_even_with_the_edge(tmp_path):
     video = gradient_video(frames=3, height=33, width=47)
-    decoded = video_io.read_video(video_io.write_mp4(tmp_path / "odd.mp4", video))
+    decoded = video_io.read_video(video_io.write_mp4(tmp_path / "odd.mp4", video, fps=8))
     assert decoded.shape == (3, 34, 48, 3)
     assert np.abs(decoded[:, :33, :47].astype(int) - video.astype(int)).mean() < 4
 
@@ -48,7 +48,7 @@ def test_gif_preview_loops_and_is_downscaled(tmp_path):
     assert np.abs(decoded.astype(int) - video.astype(int)).mean() < 8
     with Image.open(full) as im:
         assert im.n_frames == 6 and im.info["loop"] == 0 and im.info["duration"] == 100
-    small = video_io.read_video(video_io.write_gif(tmp_path / "small.gif", video, max_side=48))
+    small = video_io.read_video(video_io.write_gif(tmp_path / "small.gif", video, fps=10, max_side=48))
     assert small.shape == (6, 32, 48, 3)
 
 
@@ -56,19 +56,19 @@ def test_failed_write_leaves_no_file_behind(tmp_path):
     target = tmp_path / "clip.mp4"
     target.write_bytes(b"previous")
     with pytest.raises(ValueError, match=r"expected \(frames, height, width, 3\)"):
-        video_io.write_mp4(target, np.zeros((4, 8, 8), np.uint8))
+        video_io.write_mp4(target, np.zeros((4, 8, 8), np.uint8), fps=8)
     with pytest.raises(ValueError, match="expected uint8"):
-        video_io.write_gif(tmp_path / "x.gif", np.zeros((2, 8, 8, 3), np.float32))
+        video_io.write_gif(tmp_path / "x.gif", np.zeros((2, 8, 8, 3), np.float32), fps=8)
     assert target.read_bytes() == b"previous"
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
 
 
 def test_encoder_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path):
     target = tmp_path / "clip.mp4"
-    video_io.write_mp4(target, gradient_video(frames=2))
+    video_io.write_mp4(target, gradient_video(frames=2), fps=8)
     before = target.read_bytes()
     with pytest.raises(Exception):  # libx264 refuses to open with a nonsense rate-control value
-        video_io.write_mp4(target, gradient_video(frames=2), crf="not-a-number")
+        video_io.write_mp4(target, gradient_video(frames=2), fps=8, crf="not-a-number")
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["clip.mp4"]
 

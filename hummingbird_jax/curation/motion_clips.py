@@ -21,6 +21,8 @@ import os
 import cv2
 import numpy as np
 
+from hummingbird_jax.video_io import DEFAULT_CRF
+
 MOTION_CLASSES = ("static", "pan", "tilt", "zoom_in", "zoom_out", "dolly_zoom", "object_motion")
 
 
@@ -116,7 +118,7 @@ def render_clip(
     return np.stack(out)
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 24, crf: int = 18) -> None:
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 24, crf: int = DEFAULT_CRF) -> None:
     """Writes ``(T, H, W, 3) uint8`` RGB frames as H.264 MP4 with PyAV (even sizes required)."""
     import av
 

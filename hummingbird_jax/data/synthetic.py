@@ -13,6 +13,8 @@ import os
 import av
 import numpy as np
 
+from hummingbird_jax.video_io import DEFAULT_CRF
+
 _STEP, _BASE = 7, 16
 
 
@@ -71,7 +73,7 @@ def write_video(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.gop_size = gop
         if codec == "libx264":
-            stream.options = {"preset": "veryfast", "crf": "18"}
+            stream.options = {"preset": "veryfast", "crf": str(DEFAULT_CRF)}
         container.start_encoding()  # writes the header even when no frame follows (a zero-frame file)
         for i in range(num_frames):
             frame = av.VideoFrame.from_ndarray(synthetic_frame(i, height, width, noise), format="rgb24")
