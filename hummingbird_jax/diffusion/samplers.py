@@ -43,9 +43,11 @@ VC2_DDIM_ETA = 1.0
 VC2_GUIDANCE_SCALE = 12.0
 # Hummingbird / T2V-Turbo defaults.
 LCM_STEPS = 4
-LCM_ORIGIN_STEPS = 50
 LCM_GUIDANCE_SCALE = 7.5
+# The DDIM grid of stage-2 distillation: the student learns consistency on this grid, and LCM sampling
+# draws its timesteps from the same grid, so the two are one constant.
 SOLVER_DDIM_STEPS = 50
+LCM_ORIGIN_STEPS = SOLVER_DDIM_STEPS
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from hummingbird_jax.diffusion.samplers import (
+    SOLVER_DDIM_STEPS,
     VC2_GUIDANCE_SCALE,
     classifier_free_guidance,
     ddim_solver_schedule,
@@ -62,7 +63,7 @@ class DistillSettings:
 class ConsistencySettings:
     """Stage 2 (T2V-Turbo): solver grid, guidance range, Huber constant, target kind."""
 
-    num_ddim_steps: int = 50
+    num_ddim_steps: int = SOLVER_DDIM_STEPS
     w_min: float = 5.0
     w_max: float = 15.0
     huber_c: float = 0.001
