@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hummingbird_jax.pixel_stats import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = [
     "DEFAULT_SAMPLE_TYPES",
     "MEAN",
@@ -42,8 +44,8 @@ DEFAULT_SAMPLE_TYPES = {
                       frame_interval=2, num_clips=3),
     "aesthetic": dict(size_h=224, size_w=224, clip_len=32, frame_interval=2, t_frag=32, num_clips=1),
 }
-MEAN = np.array([123.675, 116.28, 103.53], np.float32)
-STD = np.array([58.395, 57.12, 57.375], np.float32)
+MEAN = (np.asarray(IMAGENET_MEAN) * 255).astype(np.float32)  # DOVER normalises uint8 values
+STD = (np.asarray(IMAGENET_STD) * 255).astype(np.float32)
 
 
 class _TorchLikeRandint:

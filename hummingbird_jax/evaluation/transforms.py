@@ -19,14 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from hummingbird_jax.models.interpolation import resize_2d
+from hummingbird_jax.pixel_stats import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "IMAGENET_MEAN", "IMAGENET_STD", "short_side_size", "clip_transform",
            "dino_transform"]
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:

@@ -19,13 +19,11 @@ import numpy as np
 
 from hummingbird_jax.convert.clip import load_clip
 from hummingbird_jax.models.clip import CLIP, CLIPConfig, normalize_features
+from hummingbird_jax.pixel_stats import CLIP_MEAN, CLIP_STD
 from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text import tokenize
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "letterbox", "clip_preprocess", "HPSv2Reward"]
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def letterbox(images: jax.Array, size: int) -> jax.Array:

@@ -24,6 +24,7 @@ from hummingbird_jax.models.internvideo2 import (
     text_features,
     video_features,
 )
+from hummingbird_jax.pixel_stats import IMAGENET_MEAN, IMAGENET_STD  # reward_fn.ViCLIP_NORMALIZE
 from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text.wordpiece import WordPieceTokenizer, character_vocabulary
 
@@ -38,8 +39,6 @@ __all__ = [
     "InternVideo2Reward",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # reward_fn.ViCLIP_NORMALIZE
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PAD_ID = 0  # [PAD] in BERT's vocabulary (and in character_vocabulary)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from hummingbird_jax.convert.viclip import load_viclip, param_shapes, params_from_torch
 from hummingbird_jax.models.clip import normalize_features
 from hummingbird_jax.models.viclip import ViCLIP, ViCLIPConfig, fit_context
+from hummingbird_jax.pixel_stats import IMAGENET_MEAN, IMAGENET_STD
 from hummingbird_jax.rewards.base import RewardModel, check_frames
 from hummingbird_jax.text import EOT_TOKEN, tokenize
 
@@ -38,8 +39,7 @@ __all__ = [
     "video_features",
 ]
 
-VICLIP_MEAN = (0.485, 0.456, 0.406)
-VICLIP_STD = (0.229, 0.224, 0.225)
+VICLIP_MEAN, VICLIP_STD = IMAGENET_MEAN, IMAGENET_STD  # ViCLIP normalises with ImageNet's statistics
 
 
 def resize_short_side(images: jax.Array, size: int) -> jax.Array:
