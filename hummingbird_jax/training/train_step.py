@@ -28,8 +28,11 @@ LossFn = Callable[[Any, Any, Any, jax.Array], tuple[jax.Array, dict]]
 
 @dataclasses.dataclass(frozen=True)
 class StepSettings:
-    grad_accum: int = 1
-    ema_decay: float = 0.0  # 0: no EMA
+    """What the step does besides the loss; its values come from the config (``optim.grad_accum``,
+    ``ema.decay``), where their defaults live."""
+
+    grad_accum: int
+    ema_decay: float  # 0: no EMA
     ema_as_target: bool = False  # stage 2 with an EMA target: the loss reads frozen['target'] = state['ema']
 
 
