@@ -21,17 +21,16 @@ T2V-Turbo v1's video reward instead: ``--set rewards.video.kind=viclip --set rew
 
 from ml_collections import ConfigDict
 
-from hummingbird_jax.training.config import common
+from hummingbird_jax.training.config import common, tiny_engine
 
 
 def get_config(variant: str = "full"):
-    c = common("stage2")
+    c = common("stage2")  # the defaults are this recipe's teacher and student, batch 8, clip 1, LoRA r = 64
     c.total_steps = 10_000
     c.checkpoint_every = 500
-    c.models.teacher, c.models.student, c.models.student_init = "vc2", "hb-0.7b", ""
-    c.data.batch_size = 8  # one clip per device on 8 devices
-    c.optim.update(dict(lr=1e-4, weight_decay=0.0, clip=1.0))
-    c.trainable.update(dict(mode="lora", lora_rank=64, lora_alpha=64.0, lora_targets=".*"))
+    c.models.student_init = ""  # set to the stage-1 checkpoint
+    c.optim.update(dict(lr=1e-4, weight_decay=0.0))
+    c.trainable.mode = "lora"
     c.rewards = ConfigDict({
         "hps": dict(kind="hpsv2", size="vit-h-14", checkpoint="", weight=1.0, frames=5, mode="random", remat=True),
         # vocab: bert-large-uncased's vocab.txt (InternVideo2's WordPiece prompts); empty for ViCLIP.
@@ -39,13 +38,8 @@ def get_config(variant: str = "full"):
                       mode="strided", remat=True),
     })
     if variant == "tiny":
-        c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
-        c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae="tiny-f2", text="tiny-w32",
-                             weights="random", student_init="prune"))
-        c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
-        c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),
-                           synthetic_examples=4, num_workers=0))
-        c.optim.update(dict(lr=1e-3))
+        tiny_engine(c)
+        c.models.student_init = "prune"  # no stage-1 checkpoint: the teacher's pruned copy
         c.trainable.update(dict(lora_rank=4, lora_alpha=4.0))
         c.rewards.hps.update(dict(size="tiny", checkpoint="random", frames=2, remat=False))
         c.rewards.video.update(dict(size="tiny", checkpoint="random", frames=2, remat=False))

@@ -6,12 +6,11 @@ training engine. ``models.weights`` is the converted directory the teacher phase
         --set models.weights=OUT/models --set data.path=OUT/curation/manifest.csv
 """
 
-from hummingbird_jax.toy_world.presets import STAGE1_STEPS, GUIDANCE, distillation_config
+from hummingbird_jax.toy_world.presets import GUIDANCE, STAGE1_STEPS, distillation_config
 
 
 def get_config(variant: str = "default"):
     c = distillation_config("stage1", variant, STAGE1_STEPS)
-    c.models.student_init = "prune"
-    c.optim.update(dict(lr=1e-3, weight_decay=0.01, clip=0.5))
+    c.optim.update(dict(lr=1e-3, clip=0.5))
     c.loss.guidance_scale = GUIDANCE
     return c

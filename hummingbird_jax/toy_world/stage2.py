@@ -15,7 +15,7 @@ it by import path.
 
 from ml_collections import ConfigDict
 
-from hummingbird_jax.toy_world.presets import STAGE2_STEPS, GUIDANCE, distillation_config
+from hummingbird_jax.toy_world.presets import GUIDANCE, STAGE2_STEPS, distillation_config
 
 REWARD_KIND = "hummingbird_jax.toy_world.reward:ToyVideoTextReward"
 
@@ -23,8 +23,7 @@ REWARD_KIND = "hummingbird_jax.toy_world.reward:ToyVideoTextReward"
 def get_config(variant: str = "default"):
     c = distillation_config("stage2", variant, STAGE2_STEPS)
     c.models.student_init = ""
-    c.optim.update(dict(lr=2e-4, weight_decay=0.0, clip=1.0))
-    c.trainable.update(dict(mode="full"))
+    c.optim.update(dict(lr=2e-4, weight_decay=0.0))
     c.loss.update(dict(w_min=GUIDANCE - 1.0, w_max=GUIDANCE + 1.0))
     c.rewards = ConfigDict({"video_text": dict(kind=REWARD_KIND, size="", checkpoint="", weight=1.0, frames=8,
                                                mode="strided", remat=False)})

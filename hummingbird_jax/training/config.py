@@ -14,6 +14,7 @@ import os
 
 from ml_collections import ConfigDict
 
+from hummingbird_jax import registry
 from hummingbird_jax.diffusion.sampling import DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.training.losses import STAGE_SETTINGS
 from hummingbird_jax.training.trainable import TrainableSpec
@@ -95,6 +96,20 @@ def common(stage: str) -> ConfigDict:
     c.rewards = ConfigDict()  # stage 2: name -> reward entry (kind, size, checkpoint, weight, frames, mode, remat)
     c.ema = ConfigDict()
     c.ema.decay = 0.0  # 0: no EMA copy of the student
+    return c
+
+
+def tiny_engine(c: ConfigDict) -> ConfigDict:
+    """The ``tiny`` variant of an experiment: the one-level registry U-Nets with their VAE and text tower,
+    random weights, float32, a few synthetic 4×16×16 clips and 30 steps at lr 1e-3 (engine smoke runs)."""
+    teacher = registry.unet_entry("tiny-teacher")
+    c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
+    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=teacher.vae, text=teacher.text,
+                         weights="random"))
+    c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
+    c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),
+                       synthetic_examples=4, num_workers=0))
+    c.optim.lr = 1e-3
     return c
 
 
