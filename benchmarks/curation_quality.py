@@ -20,8 +20,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report
-from hummingbird_jax.curation.quality import MODEL_ARGS
 from hummingbird_jax.data.dover_views import DEFAULT_SAMPLE_TYPES, count_frames, frame_indices, read_frames
 from hummingbird_jax.dover import DOVERConfig, dover_scores, init_dover_params, network_views, sample_dover_views
 from hummingbird_jax.video_io import write_mp4
@@ -51,7 +51,7 @@ def decode_only(path: Path, seed: int) -> float:
 
 
 def bench_model(name: str, paths: list[Path]) -> dict:
-    cfg = DOVERConfig.from_official(MODEL_ARGS[name])
+    cfg = DOVERConfig.from_official(registry.DOVER[name])
     params = init_dover_params(cfg, jax.random.key(0))
     shapes = {b: (opt["num_clips"], opt["clip_len"], 224, 224, 3) for b, opt in DEFAULT_SAMPLE_TYPES.items()}
     start = time.perf_counter()
@@ -103,7 +103,7 @@ def main():
     parser.add_argument("--clips", type=int, default=1)
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--size", type=int, nargs=2, default=(360, 640), metavar=("H", "W"))
-    parser.add_argument("--models", nargs="+", default=["dover-mobile", "dover"], choices=sorted(MODEL_ARGS))
+    parser.add_argument("--models", nargs="+", default=["dover-mobile", "dover"], choices=sorted(registry.DOVER))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = []

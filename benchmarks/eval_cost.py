@@ -20,6 +20,7 @@ import time
 import jax
 import numpy as np
 
+from hummingbird_jax import registry
 from hummingbird_jax.benchmarking import report
 from hummingbird_jax.diffusion.sampling import DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.evaluation import DIMENSIONS
@@ -28,7 +29,7 @@ from hummingbird_jax.evaluation.backbones import ImageTower
 from hummingbird_jax.evaluation.dimension import Video
 from hummingbird_jax.evaluation.viclip_backend import viclip_scorer
 from hummingbird_jax.models.clip import CLIPVisionConfig, CLIPVisionEncoder
-from hummingbird_jax.rewards.viclip import ViCLIPConfig, ViCLIPReward
+from hummingbird_jax.rewards.viclip import ViCLIPReward
 
 
 def _tower(cfg: CLIPVisionConfig, embed_dim=None) -> ImageTower:
@@ -39,16 +40,17 @@ def _tower(cfg: CLIPVisionConfig, embed_dim=None) -> ImageTower:
 
 def _state(name: str):
     """Random full-size models for one dimension (the shapes of the released weights)."""
+    # The OpenAI towers' projection widths are read off their weights when loaded: 512 (B/32), 768 (L/14).
     if name == "subject_consistency":
-        return _tower(CLIPVisionConfig.dino_vit_b_16())
+        return _tower(registry.backbone("dino-vit-b-16"))
     if name == "background_consistency":
-        return _tower(CLIPVisionConfig.openai_vit_b_32(), 512)
+        return _tower(registry.backbone("openai-vit-b-32"), 512)
     if name == "aesthetic_quality":
         rng = np.random.default_rng(0)
-        return AestheticModel(_tower(CLIPVisionConfig.openai_vit_l_14(), 768),
-                              rng.normal(size=768).astype(np.float32), np.float32(5.0))
+        tower = _tower(registry.backbone("openai-vit-l-14"), 768)
+        return AestheticModel(tower, rng.normal(size=tower.embed_dim).astype(np.float32), np.float32(5.0))
     if name in ("overall_consistency", "temporal_style"):
-        cfg = ViCLIPConfig.vit_l14()
+        cfg = registry.backbone("viclip-vit-l14")
         return viclip_scorer(ViCLIPReward(cfg).init_params(jax.random.key(0)), cfg)
     return None
 

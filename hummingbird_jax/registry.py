@@ -150,6 +150,16 @@ REWARDS: dict[str, dict[str, Callable[[int], object]]] = {
     "viclip": {"vit-l14": lambda frames: ViCLIPConfig.vit_l14(), "tiny": _tiny_viclip},  # ViCLIP
 }
 
+# ---- DOVER video-quality models (curation): name → the official dover.yml's model.args --------------
+DOVER: dict[str, dict] = {
+    "dover": {"backbone": {"technical": {"type": "swin_tiny_grpb"}, "aesthetic": {"type": "conv_tiny"}},
+              "backbone_preserve_keys": "technical,aesthetic", "divide_head": True,
+              "vqa_head": {"in_channels": 768, "hidden_channels": 64}},
+    "dover-mobile": {"backbone": {"technical": {"type": "conv_femto"}, "aesthetic": {"type": "conv_femto"}},
+                     "backbone_preserve_keys": "technical,aesthetic", "divide_head": True,
+                     "vqa_head": {"in_channels": 384, "hidden_channels": 32}},
+}
+
 # ---- evaluation backbones (VBench dimensions) ---------------------------------------------------------
 BACKBONES: dict[str, Callable[[], object]] = {
     "dino-vit-b-16": CLIPVisionConfig.dino_vit_b_16,  # subject consistency

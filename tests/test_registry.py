@@ -50,3 +50,9 @@ def test_compile_cache_keeps_the_most_recently_used_programs():
     assert cache.get("double", lambda a: a * 2, x)[1] == 0.0
     assert cache.get("triple", lambda a: a * 3, x)[1] > 0
     assert cache.get("double", lambda a: a * 2, jnp.zeros((3,)))[1] > 0  # another shape, another program
+
+
+def test_every_reward_kind_has_one_scorer():
+    from hummingbird_jax.training.models import REWARD_BUILDERS
+
+    assert set(REWARD_BUILDERS) == set(registry.REWARDS)

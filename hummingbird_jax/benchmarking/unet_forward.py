@@ -3,7 +3,7 @@ forward of the official PyTorch module in the same process.
 
 The model is a preset (``vc2``, ``hb-0.9b``, ``hb-0.7b``: same block structure as the release) at a
 reduced width by default so it runs in seconds on a 2-core CPU; ``--model-channels 320`` (or
-``--width-scale 1``) is the released width (``--context-dim`` is the released 1024 unless set). Weights are random, with the
+``--width-scale 1``) is the released width (head width and ``--context-dim`` are the model's unless set). Weights are random, with the
 layers the official init zeroes drawn at random too, so no path is hidden from the comparison. Each
 attention implementation in ``--attention`` is compiled and timed in the same run::
 
@@ -49,7 +49,6 @@ from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.unet_stats import count_params, forward_flops
 
-FULL_MODEL_CHANNELS = 320
 CONTEXT_LEN = 77  # OpenCLIP's token count
 
 
@@ -60,14 +59,17 @@ def build_config(args) -> UNet3DConfig:
         entry = registry.unet_entry(args.model)
     except ConfigError as err:
         raise SystemExit(f"unet_forward: {err}") from None
+    released = entry.build()
     if args.width_scale is not None:
-        channels = int(round(FULL_MODEL_CHANNELS * args.width_scale))
+        channels = int(round(released.model_channels * args.width_scale))
     else:
         channels = args.model_channels
     cond = args.time_cond_proj_dim
     if cond is None:
         cond = None if entry.is_teacher else registry.GUIDANCE_EMBED_DIM
-    overrides = dict(model_channels=channels, num_head_channels=args.head_channels, context_dim=args.context_dim,
+    head_channels = released.num_head_channels if args.head_channels is None else args.head_channels
+    context_dim = released.context_dim if args.context_dim is None else args.context_dim
+    overrides = dict(model_channels=channels, num_head_channels=head_channels, context_dim=context_dim,
                      time_cond_proj_dim=cond or None, dtype=args.dtype, param_dtype=args.dtype)
     return entry.build(**overrides)
 
@@ -242,10 +244,11 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="hb-0.7b", help=f"a U-Net of the registry ({', '.join(registry.UNETS)})")
     width = ap.add_mutually_exclusive_group()
-    width.add_argument("--model-channels", type=int, default=64, help="base width (320 = released; default 64)")
-    width.add_argument("--width-scale", type=float, default=None, help="base width as a fraction of 320")
-    ap.add_argument("--head-channels", type=int, default=64, help="channels per attention head (released: 64)")
-    ap.add_argument("--context-dim", type=int, default=1024, help="text-embedding width (released: 1024)")
+    width.add_argument("--model-channels", type=int, default=64, help="base width (default 64; the model's "
+                       "released width with --width-scale 1)")
+    width.add_argument("--width-scale", type=float, default=None, help="base width as a fraction of the model's")
+    ap.add_argument("--head-channels", type=int, default=None, help="channels per attention head (default: the model's)")
+    ap.add_argument("--context-dim", type=int, default=None, help="text-embedding width (default: the model's)")
     ap.add_argument("--time-cond-proj-dim", type=int, default=None,
                     help="guidance-embedding width; 0 for none (default: 256 for the students, none for vc2)")
     ap.add_argument("--batch", type=int, default=1)

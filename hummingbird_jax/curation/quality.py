@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from hummingbird_jax import registry
 from hummingbird_jax.convert.checkpoint_io import load_torch_checkpoint
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.curation.stage import Stage
@@ -30,14 +31,6 @@ from hummingbird_jax.dover import DOVERConfig, dover_params_from_torch, fuse_dov
 from hummingbird_jax.models.dover import BRANCHES, dover_scores
 
 QUALITY_COLUMNS = ("dover_technical", "dover_aesthetic", "dover_overall")
-MODEL_ARGS = {
-    "dover": {"backbone": {"technical": {"type": "swin_tiny_grpb"}, "aesthetic": {"type": "conv_tiny"}},
-              "backbone_preserve_keys": "technical,aesthetic", "divide_head": True,
-              "vqa_head": {"in_channels": 768, "hidden_channels": 64}},
-    "dover-mobile": {"backbone": {"technical": {"type": "conv_femto"}, "aesthetic": {"type": "conv_femto"}},
-                     "backbone_preserve_keys": "technical,aesthetic", "divide_head": True,
-                     "vqa_head": {"in_channels": 384, "hidden_channels": 32}},
-}
 
 
 BATCH_SIZE = 2  # videos per DOVER call
@@ -51,12 +44,12 @@ def model_args_from(config: str | os.PathLike | None, state_dict: dict | None = 
     """``model.args`` from an official YAML, a preset name, or (``None``) guessed from the weights."""
     if config is None:
         mobile = state_dict is not None and any(k.startswith("technical_backbone.stages.") for k in state_dict)
-        return MODEL_ARGS["dover-mobile" if mobile else "dover"]
-    if str(config) in MODEL_ARGS:
-        return MODEL_ARGS[str(config)]
+        return registry.DOVER["dover-mobile" if mobile else "dover"]
+    if str(config) in registry.DOVER:
+        return registry.DOVER[str(config)]
     path = Path(config)
     if not path.is_file():
-        raise QualityError(f"DOVER config '{path}' does not exist (expected dover.yml or a preset: {', '.join(MODEL_ARGS)})")
+        raise QualityError(f"DOVER config '{path}' does not exist (expected dover.yml or a preset: {', '.join(registry.DOVER)})")
     try:
         args = (yaml.safe_load(path.read_text()) or {})["model"]["args"]
     except (yaml.YAMLError, KeyError, TypeError) as err:

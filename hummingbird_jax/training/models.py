@@ -31,6 +31,28 @@ from hummingbird_jax.rewards import HPSv2Reward, InternVideo2Reward, RewardModel
 RANDOM = "random"
 
 
+def _hpsv2(config, *, size: str, frames: int, vocab: str, **kw) -> RewardModel:
+    return HPSv2Reward(config, **kw)
+
+
+def _internvideo2(config, *, size: str, frames: int, vocab: str, **kw) -> RewardModel:
+    if vocab and not os.path.isfile(vocab):
+        raise FileNotFoundError(f"internvideo2 reward vocab={vocab!r} is not a file; give bert-large-uncased's "
+                                "vocab.txt")
+    return InternVideo2Reward(config, vocab=vocab, **kw)
+
+
+def _viclip(config, *, size: str, frames: int, vocab: str, **kw) -> RewardModel:
+    if config.num_frames * config.kernel_size != frames:
+        raise ValueError(f"viclip reward size {size!r} reads {config.num_frames * config.kernel_size} frames; "
+                         f"set its frames to that (got {frames})")
+    return ViCLIPReward(config, **kw)
+
+
+# The scorer of each reward kind of ``registry.REWARDS`` (whose sizes give the configs), built from its config.
+REWARD_BUILDERS = {"hpsv2": _hpsv2, "internvideo2": _internvideo2, "viclip": _viclip}
+
+
 def reward_model(kind: str, size: str, dtype: str, remat: bool, *, frames: int = 8, vocab: str = "") -> RewardModel:
     """A frozen reward scorer of the registry: ``hpsv2`` (HPSv2.1), ``internvideo2`` (InternVideo2-Stage2;
     ``vocab`` is BERT's ``vocab.txt``) or ``viclip`` (ViCLIP), at a ``size`` the registry names (each also
@@ -43,17 +65,7 @@ def reward_model(kind: str, size: str, dtype: str, remat: bool, *, frames: int =
         raise ConfigError(f"unknown reward kind {kind!r}; expected {', '.join(registry.REWARDS)} or "
                           "'package.module:ClassName'")
     config = registry.reward_config(kind, size, frames)
-    if kind == "hpsv2":
-        return HPSv2Reward(config, dtype=jnp.dtype(dtype), remat=remat)
-    if kind == "internvideo2":
-        if vocab and not os.path.isfile(vocab):
-            raise FileNotFoundError(f"internvideo2 reward vocab={vocab!r} is not a file; give bert-large-uncased's "
-                                    "vocab.txt")
-        return InternVideo2Reward(config, vocab=vocab, dtype=jnp.dtype(dtype), remat=remat)
-    if config.num_frames * config.kernel_size != frames:
-        raise ValueError(f"viclip reward size {size!r} reads {config.num_frames * config.kernel_size} frames; "
-                         f"set its frames to that (got {frames})")
-    return ViCLIPReward(config, dtype=jnp.dtype(dtype), remat=remat)
+    return REWARD_BUILDERS[kind](config, size=size, frames=frames, vocab=vocab, dtype=jnp.dtype(dtype), remat=remat)
 
 
 def _imported_reward(kind: str) -> RewardModel:
