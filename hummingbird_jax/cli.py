@@ -24,10 +24,6 @@ from hummingbird_jax.errors import Interrupted, UserError
 DEBUG_ENV = "HUMMINGBIRD_DEBUG"
 
 
-class CommandError(UserError):
-    """Bad user input found at the edge: printed as one line, exit code 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hummingbird",

@@ -12,7 +12,6 @@ import time
 
 import jax.numpy as jnp
 
-from hummingbird_jax.cli import CommandError
 from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.convert.checkpoint_io import (
     load_torch_checkpoint,
@@ -27,7 +26,7 @@ from hummingbird_jax.convert.full_model import (
     text_config_from_state_dict,
 )
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax.errors import CheckpointError
+from hummingbird_jax.errors import CheckpointError, CommandError
 from hummingbird_jax.model_dir import _from_jsonable, _to_jsonable, components, load_component, save_component
 
 CONFIGS_METADATA = "hummingbird_configs"

@@ -11,7 +11,6 @@ import functools
 import os
 import sys
 
-from hummingbird_jax.cli import CommandError
 from hummingbird_jax.curation import (
     FilterConfigError,
     ManifestError,
@@ -26,6 +25,7 @@ from hummingbird_jax.curation.filter import format_summary, run_filter
 from hummingbird_jax.curation.quality import QualityError, QualityStage
 from hummingbird_jax.curation.ray_engine import RayOptions, RayUnavailable, parse_stage_resources
 from hummingbird_jax.curation.recaption import DEFAULT_MODEL
+from hummingbird_jax.errors import CommandError
 
 try:
     from hummingbird_jax.data import cli as data_cli

@@ -13,8 +13,7 @@ import os
 import shlex
 import sys
 
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.errors import Interrupted
+from hummingbird_jax.errors import CommandError, Interrupted
 
 PRESETS = ("smoke", "default", "full")
 

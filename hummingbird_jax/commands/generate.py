@@ -9,9 +9,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hummingbird_jax import hardware, registry, video_io
-from hummingbird_jax.cli import CommandError
 from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
+from hummingbird_jax.errors import CommandError
 from hummingbird_jax.inference import TextToVideo, check_generation_args
 
 _STUDENT, _TEACHER = registry.STUDENT_SAMPLER, registry.TEACHER_SAMPLER

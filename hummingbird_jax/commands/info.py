@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 from hummingbird_jax import registry
-from hummingbird_jax.cli import CommandError
 from hummingbird_jax.config_files import check_field_types, read_yaml, section
-from hummingbird_jax.errors import ConfigError
+from hummingbird_jax.errors import CommandError, ConfigError
 from hummingbird_jax.inference import check_generation_args
 from hummingbird_jax.model_dir import _from_jsonable, read_manifest
 from hummingbird_jax.models.unet_config import UNet3DConfig

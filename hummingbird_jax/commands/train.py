@@ -11,8 +11,7 @@ import os
 import shlex
 import sys
 
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.errors import Interrupted
+from hummingbird_jax.errors import CommandError, Interrupted
 
 
 def register(subparsers) -> None:

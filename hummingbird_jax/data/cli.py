@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import functools
 
-from hummingbird_jax.cli import CommandError
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.curation.ray_engine import RayOptions, RayUnavailable
 from hummingbird_jax.data.manifest import Manifest, ManifestError
+from hummingbird_jax.errors import CommandError
 
 
 def register(data_subparsers) -> None:
