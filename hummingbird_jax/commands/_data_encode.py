@@ -1,6 +1,7 @@
 """``hummingbird data encode``: pre-encode a manifest's clips into a TFDS latent dataset.
 
-Registered into the ``data`` command group by ``hummingbird_jax/commands/data.py``.
+Registered into the ``data`` command group by :mod:`hummingbird_jax.commands.data`; the leading underscore
+keeps the CLI's discovery of ``commands/`` from registering it as a top-level command.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import argparse
 import functools
 
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax.curation.ray_engine import RayOptions, RayUnavailable
 from hummingbird_jax.data.manifest import Manifest, ManifestError
+from hummingbird_jax.data.ray_cluster import RayOptions, RayUnavailable
 from hummingbird_jax.errors import CommandError
 
 
