@@ -30,19 +30,20 @@ from hummingbird_jax.diffusion.samplers import (
     ddim_solver_schedule,
     ddim_solver_step,
 )
+from hummingbird_jax.diffusion.sampling import unet_eps
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
     alphas_cumprod,
     boundary_scalings,
-    guidance_embedding,
     predicted_x0,
     scale_arr,
     take_per_sample,
     velocity,
 )
 from hummingbird_jax.models.clip import CLIPTextEncoder
-from hummingbird_jax.models.unet3d import UNet3D, unet_eps
+from hummingbird_jax.models.embeddings import guidance_embedding
+from hummingbird_jax.models.unet3d import UNet3D
 from hummingbird_jax.models.vae import decode_video_latents, encode_video_latents
 from hummingbird_jax.registry import GUIDANCE_EMBED_DIM
 from hummingbird_jax.training.models import ModelSet
