@@ -12,7 +12,6 @@ import time
 
 import jax.numpy as jnp
 
-from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.convert.checkpoint_io import (
     load_torch_checkpoint,
     read_safetensors_metadata,
@@ -27,7 +26,14 @@ from hummingbird_jax.convert.full_model import (
 )
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.errors import CheckpointError, CommandError
-from hummingbird_jax.model_dir import _from_jsonable, _to_jsonable, components, load_component, save_component
+from hummingbird_jax.model_dir import (
+    _from_jsonable,
+    _to_jsonable,
+    components,
+    load_component,
+    resolve_unet_config,
+    save_component,
+)
 
 CONFIGS_METADATA = "hummingbird_configs"
 
