@@ -14,6 +14,7 @@ InternVideo2-Stage2-1B on 8 strided ones, all in bf16 compute.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import time
@@ -153,3 +154,17 @@ def write(result: dict, out_dir: str) -> None:
         lines.append(f"| {r['remat']} | {r['peak_gib']} | {r['argument_size_in_bytes'] / GiB:.2f} | "
                      f"{r['temp_size_in_bytes'] / GiB:.2f} | {r['trainable_params']:,} | {r['compile_s']} |")
     report.write_results("train_memory", result, "\n".join(lines), out_dir)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    try:
+        return run(ap.parse_args(argv))
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        message = str(err).strip("'\"")  # KeyError quotes its message
+        raise SystemExit(f"train_memory: {message}") from None
+
+
+if __name__ == "__main__":
+    main()
