@@ -27,7 +27,8 @@ from hummingbird_jax.evaluation.backbones import ImageTower
 from hummingbird_jax.evaluation.dimension import Video
 from hummingbird_jax.evaluation.viclip_backend import viclip_scorer
 from hummingbird_jax.models.clip import CLIPVisionConfig, CLIPVisionEncoder
-from hummingbird_jax.rewards.viclip import ViCLIPConfig, ViCLIPReward
+from hummingbird_jax.models.viclip import ViCLIPConfig
+from hummingbird_jax.rewards.viclip import ViCLIPReward
 
 
 def _tower(cfg: CLIPVisionConfig, embed_dim=None) -> ImageTower:
