@@ -33,6 +33,7 @@ _EXPORTS = {
     "FrozenEncoders": "encode",
     "LatentEncoder": "encode",
     "encode_manifest": "encode",
+    "encode_summary_line": "encode",
     "load_frozen_encoders": "encode",
     "write_video": "synthetic",
     "frame_index": "synthetic",

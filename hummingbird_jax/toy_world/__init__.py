@@ -5,4 +5,29 @@ One concept per module: ``world`` (labels, captions, rendering), ``dataset`` (mp
 judge), ``vae``, ``text_encoder``, ``reward`` (contrastive video-text reward), ``teacher`` (plain
 diffusion pre-training), ``sampling`` (teacher/student samplers and their cost), ``phases`` (the
 resumable run), ``presets``; ``stage1`` and ``stage2`` are the training engine's experiment configs.
+
+Public names (resolved on first use, so that reading the presets does not pay for the training engine's
+Grain and Orbax): :func:`run_phases`, :data:`PHASES`, :func:`get_preset`, :data:`PRESETS`, :class:`Preset`.
 """
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "PHASES": "phases",
+    "run_phases": "phases",
+    "PRESETS": "presets",
+    "Preset": "presets",
+    "get_preset": "presets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hummingbird_jax.toy_world' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

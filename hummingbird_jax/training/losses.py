@@ -19,6 +19,7 @@ compute in.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 
 import jax
@@ -288,3 +289,9 @@ def reward_terms(latents, frozen, batch, rng, models: ModelSet):
 
 # The loss of each stage (``config.stage``).
 STAGE_LOSSES = {"stage1": distill_loss, "stage2": consistency_loss}
+
+
+def loss_function(config, models: ModelSet, spec: TrainableSpec):
+    """The loss of ``config.stage`` with its ``config.loss`` settings, as the train step calls it."""
+    settings = STAGE_SETTINGS[config.stage](**config.loss.to_dict())
+    return functools.partial(STAGE_LOSSES[config.stage], models=models, trainable_spec=spec, settings=settings)
