@@ -12,7 +12,7 @@ Grain and Orbax): :func:`run_phases`, :data:`PHASES`, :func:`get_preset`, :data:
 
 from __future__ import annotations
 
-import importlib
+from hummingbird_jax.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "PHASES": "phases",
@@ -22,12 +22,4 @@ _EXPORTS = {
     "get_preset": "presets",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hummingbird_jax.toy_world' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ CLI, the experiments and the toy world's presets read) does not pay for Grain an
 
 from __future__ import annotations
 
-import importlib
+from hummingbird_jax.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "is_training_checkpoint": "checkpointing",
@@ -38,12 +38,4 @@ _EXPORTS = {
     "validate": "trainer",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hummingbird_jax.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
