@@ -133,7 +133,7 @@ def bench_two_nodes(work: Path, probed: Path, port: int = 6391) -> dict:
             "import ray\n"
             "from benchmarks.curation_ray import NodeMotionStage\n"
             "from hummingbird_jax.curation import read_manifest, run_stage\n"
-            "from hummingbird_jax.curation.ray_engine import RayOptions, connect\n"
+            "from hummingbird_jax.data.ray_cluster import RayOptions, connect\n"
             f"ray_mod = connect('127.0.0.1:{port}')\n"
             "nodes = [n['NodeID'][:8] for n in ray.nodes() if n['Alive']]\n"
             "start = time.perf_counter()\n"

@@ -4,9 +4,7 @@
     python -m benchmarks.train_memory stage2_turbo --remat none full
 """
 
-import sys
-
-from hummingbird_jax import cli
+from hummingbird_jax.benchmarking import train_memory
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["bench", "memory", *sys.argv[1:]]))
+    train_memory.main()

@@ -2,11 +2,11 @@
 
 Each command module defines ``register(subparsers)``, which adds its parser and sets
 ``func=handler`` with the handler taking the parsed ``argparse.Namespace``. Command modules import
-the library (and with it JAX) at their top. The few imports that would pull in Grain and Orbax
-(training, the toy world, ``data encode``; Orbax itself in ``model_dir``) stay inside the functions
-that use them, each marked ``# deferred:``, as together they would add about 0.6 s (CPU) to
-``hummingbird --help`` on top of JAX. The optional extras (torch, transformers, Ray) are imported
-only where they are used, so ``--help`` imports none of them.
+the library (and with it JAX) at their top. The packages whose modules pull in Grain and Orbax
+(``training``, ``toy_world``, ``data``) resolve their public names on first use, so commands import
+those facades at the top too and ``hummingbird --help`` loads neither Grain nor Orbax. The optional
+extras (torch, transformers, Ray) are imported only where they are used, so ``--help`` imports none
+of them.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ from hummingbird_jax import commands
 from hummingbird_jax.errors import Interrupted, UserError
 
 DEBUG_ENV = "HUMMINGBIRD_DEBUG"
-
-
-class CommandError(UserError):
-    """Bad user input found at the edge: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,10 @@ class WorkdirError(UserError, ValueError):
     """A workdir made by another experiment or other settings, or a path that cannot be a workdir."""
 
 
+class CommandError(UserError):
+    """Bad user input found at the edge (a flag, a combination of flags): printed as one line, exit code 2."""
+
+
 class Interrupted(Exception):
     """A run stopped at a safe point after SIGINT/SIGTERM; ``exit_code`` is 128 + the signal number."""
 

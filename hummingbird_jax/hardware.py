@@ -1,11 +1,11 @@
-"""What the machine offers that decides the fastest defaults: the CPU's matrix-multiply instruction sets,
-and from them the compute dtype that ``--dtype auto`` stands for."""
+"""What the machine offers that decides the fastest defaults: the JAX backend, the CPU's matrix-multiply
+instruction sets, and from them the compute dtype that ``--dtype auto`` stands for."""
 
 from __future__ import annotations
 
 import functools
 
-from hummingbird_jax.models.attention import backend_kind
+import jax
 
 # Instruction-set flags (``/proc/cpuinfo``) that matter for matrix products, x86 and Arm.
 CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
@@ -18,6 +18,15 @@ DTYPES = ("float32", "bfloat16")  # the compute dtypes of the models
 DTYPE_CHOICES = ("auto", *DTYPES)
 AUTO_DTYPE_HELP = ("auto: bfloat16 on GPUs and TPUs and on CPUs with native bf16 matrix instructions "
                    "(avx512_bf16, AMX, Arm BF16), float32 on other CPUs")
+
+
+def backend_kind() -> str:
+    """``'cpu'``, ``'cuda'``, ``'rocm'`` or ``'tpu'`` for the default JAX backend."""
+    device = jax.devices()[0]
+    if device.platform == "gpu":
+        version = getattr(device.client, "platform_version", "").lower()
+        return "rocm" if "rocm" in version or "hip" in version else "cuda"
+    return device.platform
 
 
 @functools.lru_cache(maxsize=None)

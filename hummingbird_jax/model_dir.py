@@ -18,7 +18,9 @@ import json
 import os
 from typing import Any
 
-from hummingbird_jax.errors import CheckpointError
+from hummingbird_jax import registry
+from hummingbird_jax.config_files import check_field_types, read_yaml, section
+from hummingbird_jax.errors import CheckpointError, ConfigError
 from hummingbird_jax.models.clip import CLIPTextConfig
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.vae import VAEConfig
@@ -93,13 +95,45 @@ def load_component(directory: str, name: str) -> tuple[Any, Any]:
     import orbax.checkpoint as ocp  # deferred: pulls in Orbax (~0.3 s CPU on `hummingbird --help`)
 
     manifest = read_manifest(directory)
-    if name not in manifest["components"]:
-        raise KeyError(f"{directory}: no component {name!r}; has {sorted(manifest['components'])}")
-    entry = manifest["components"][name]
-    config = _from_jsonable(entry["config_type"], entry["config"])
+    config = component_config(directory, name, manifest)
     params = ocp.StandardCheckpointer().restore(os.path.join(os.path.abspath(directory), name))
     return params, config
 
 
 def components(directory: str) -> list[str]:
     return sorted(read_manifest(directory)["components"])
+
+
+def component_config(directory: str, name: str, manifest: dict | None = None) -> Any:
+    """The config recorded for component ``name`` (``KeyError`` naming the directory when it has none)."""
+    manifest = read_manifest(directory) if manifest is None else manifest
+    if name not in manifest["components"]:
+        raise KeyError(f"{directory}: no component {name!r}; has {sorted(manifest['components'])}")
+    entry = manifest["components"][name]
+    return _from_jsonable(entry["config_type"], entry["config"])
+
+
+def resolve_unet_config(model: str, time_cond: bool = False) -> UNet3DConfig:
+    """A ``UNet3DConfig`` from a preset name (:mod:`hummingbird_jax.registry`), an official YAML or a converted
+    model directory; anything else is a one-line :class:`~hummingbird_jax.errors.ConfigError` naming ``model``
+    and what was expected. ``time_cond`` adds the stage-2 guidance projection to a preset or YAML."""
+    if os.path.isdir(model):
+        if "unet" not in read_manifest(model)["components"]:
+            raise ConfigError(f"{model}: converted directory has no 'unet' component")
+        return component_config(model, "unet")
+    overrides = {"time_cond_proj_dim": registry.GUIDANCE_EMBED_DIM} if time_cond else {}
+    if model.endswith((".yaml", ".yml")):
+        if not os.path.isfile(model):
+            raise ConfigError(f"config file not found: {model}")
+        doc = read_yaml(model)  # parse errors name the file and line
+        check_field_types(UNet3DConfig, section(doc, "model", "params", "unet_config", "params"),
+                          f"{model}: model.params.unet_config.params")
+        try:
+            return UNet3DConfig.from_lvdm_yaml(model, **overrides)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            detail = str(err).strip("'\"")
+            raise ConfigError(detail if model in detail else f"{model}: {detail}") from None
+    if os.path.exists(model):
+        raise ConfigError(f"{model}: is a file but neither an official YAML (.yaml) nor a converted model "
+                          "directory (expected a preset name, a .yaml or a directory)")
+    return registry.unet(model, **overrides)

@@ -12,12 +12,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.convert.checkpoint_io import (
     load_torch_checkpoint,
     save_safetensors,
 )
 from hummingbird_jax.errors import CheckpointError, ConfigError
+from hummingbird_jax.model_dir import resolve_unet_config
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
 torch = pytest.importorskip("torch")

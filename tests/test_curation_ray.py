@@ -29,9 +29,9 @@ from ray import cloudpickle  # noqa: E402  (the copy Ray pickles tasks with)
 from hummingbird_jax.cli import main  # noqa: E402
 from hummingbird_jax.curation import Stage, read_manifest, run_stage  # noqa: E402
 from hummingbird_jax.curation.motion_clips import render_clip, write_video  # noqa: E402
-from hummingbird_jax.curation.ray_engine import RayOptions, parse_stage_resources  # noqa: E402
 from hummingbird_jax.curation.recaption import SYSTEM_PROMPT  # noqa: E402
 from hummingbird_jax.curation.tiny_lm import build_tiny_chat_model  # noqa: E402
+from hummingbird_jax.data.ray_cluster import RayOptions, parse_stage_resources  # noqa: E402
 
 # Ray workers import classes by module name; this test module is not importable there.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -155,7 +155,7 @@ def test_driver_killed_mid_stage_then_rerun_commits_every_row_exactly_once(ray_s
         import pickle
         from pathlib import Path
         from hummingbird_jax.curation import run_stage
-        from hummingbird_jax.curation.ray_engine import RayOptions
+        from hummingbird_jax.data.ray_cluster import RayOptions
 
         run_stage(pickle.loads(Path({str(stage)!r}).read_bytes()), {str(manifest)!r}, {str(out)!r}, engine="ray",
                   progress=False, ray=RayOptions(address={ray_session!r}, rows_per_task=1))
@@ -257,7 +257,7 @@ def test_encode_on_ray_actors_writes_the_same_tfds_dataset(ray_session, referenc
 
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "no-port-here"])
 def test_an_address_without_a_ray_head_fails_in_seconds(address):
-    from hummingbird_jax.curation.ray_engine import RayUnavailable, _check_reachable
+    from hummingbird_jax.data.ray_cluster import RayUnavailable, _check_reachable
 
     with pytest.raises(RayUnavailable, match=f"--ray-address {address}"):
         _check_reachable(address)

@@ -7,6 +7,7 @@ from conftest import REFERENCE
 from safetensors.numpy import load_file
 
 from hummingbird_jax import diffusion
+from hummingbird_jax.models import embeddings
 
 # float32 sin/cos of arguments up to 15,000 differ by ~1 ulp of exp between libraries (reference README).
 SINUSOID_ATOL = 1e-3
@@ -46,7 +47,7 @@ def test_consistency_function_is_identity_at_time_zero():
 
 
 def test_timestep_embedding_matches_reference(ref):
-    ours = np.asarray(diffusion.timestep_embedding(ref["timestep_embedding_t"], 320))
+    ours = np.asarray(embeddings.timestep_embedding(ref["timestep_embedding_t"], 320))
     want = ref["timestep_embedding_320"]
     assert ours.shape == want.shape == (5, 320)
     np.testing.assert_allclose(ours, want, rtol=0, atol=SINUSOID_ATOL)
@@ -57,22 +58,22 @@ def test_timestep_embedding_matches_reference(ref):
 
 def test_timestep_embedding_is_cos_first_with_max_period_frequencies():
     t = np.array([3.0, 250.0])
-    emb = np.asarray(diffusion.timestep_embedding(t, 8))
+    emb = np.asarray(embeddings.timestep_embedding(t, 8))
     freqs = np.exp(-np.log(10000.0) * np.arange(4) / 4)
     np.testing.assert_allclose(emb, np.concatenate([np.cos(t[:, None] * freqs), np.sin(t[:, None] * freqs)], 1), atol=1e-5)
-    odd = np.asarray(diffusion.timestep_embedding(t, 9))
+    odd = np.asarray(embeddings.timestep_embedding(t, 9))
     assert odd.shape == (2, 9) and np.all(odd[:, -1] == 0) and np.array_equal(odd[:, :8], emb)
 
 
 def test_guidance_embedding_matches_reference(ref):
-    ours = np.asarray(diffusion.guidance_embedding(ref["guidance_w"]))
+    ours = np.asarray(embeddings.guidance_embedding(ref["guidance_w"]))
     want = ref["guidance_embedding_256"]
     assert ours.shape == want.shape == (4, 256)
     np.testing.assert_allclose(ours, want, rtol=0, atol=SINUSOID_ATOL)
 
 
 def test_guidance_embedding_is_sin_first_of_w_times_1000_over_half_minus_one():
-    emb = np.asarray(diffusion.guidance_embedding(np.array([0.002]), dim=6))
+    emb = np.asarray(embeddings.guidance_embedding(np.array([0.002]), dim=6))
     freqs = np.exp(-np.log(10000.0) * np.arange(3) / 2)  # half − 1 = 2
     np.testing.assert_allclose(emb[0], np.concatenate([np.sin(2.0 * freqs), np.cos(2.0 * freqs)]), atol=1e-6)
 

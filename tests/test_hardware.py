@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hummingbird_jax import hardware
-from hummingbird_jax.models.attention import backend_kind
+from hummingbird_jax.hardware import backend_kind
 
 
 def test_auto_dtype_follows_the_cpus_bf16_instructions():

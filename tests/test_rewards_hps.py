@@ -7,14 +7,8 @@ import pytest
 
 from hummingbird_jax.models import CLIP, CLIPConfig, CLIPTextConfig, CLIPVisionConfig
 from hummingbird_jax.models.clip import normalize_features
-from hummingbird_jax.rewards import (
-    CLIP_MEAN,
-    CLIP_STD,
-    HPSv2Reward,
-    RewardModel,
-    clip_preprocess,
-    letterbox,
-)
+from hummingbird_jax.rewards import HPSv2Reward, RewardModel, clip_preprocess, letterbox
+from hummingbird_jax.pixel_stats import CLIP_MEAN, CLIP_STD
 
 TINY = CLIPConfig(
     embed_dim=16,

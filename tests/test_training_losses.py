@@ -9,9 +9,9 @@ import pytest
 
 from hummingbird_jax.training.config import apply_overrides, load_experiment
 from hummingbird_jax.training.inputs import SyntheticLatents, model_fields
-from hummingbird_jax.training.losses import pseudo_huber
+from hummingbird_jax.training.losses import loss_function, pseudo_huber
 from hummingbird_jax.training.trainable import TrainableSpec
-from hummingbird_jax.training.trainer import loss_function, train
+from hummingbird_jax.training.trainer import train
 
 
 def _dataset_batch(c, rewards=()):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hummingbird_jax.diffusion.sampling import unet_eps
 from hummingbird_jax.diffusion.schedule import eps_from_velocity
 from hummingbird_jax.models.attention import (
     dot_product_attention,
@@ -17,7 +18,6 @@ from hummingbird_jax.models.unet3d import (
     UNet3D,
     init_unet,
     unet_abstract_variables,
-    unet_eps,
     unet_param_shapes,
 )
 from hummingbird_jax.models.unet_config import UNet3DConfig

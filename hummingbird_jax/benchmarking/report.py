@@ -20,7 +20,7 @@ import numpy as np
 
 from hummingbird_jax import hardware
 from hummingbird_jax.diffusion.sampling import DEFAULT_SIZE
-from hummingbird_jax.models.attention import backend_kind
+from hummingbird_jax.hardware import backend_kind
 
 RESULTS_DIR = os.path.join("benchmarks", "results")  # relative to the current directory: the repository root
 _PLUGINS = ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-rocm60-plugin", "jax-rocm7-plugin", "libtpu")

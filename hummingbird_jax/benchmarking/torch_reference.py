@@ -34,11 +34,8 @@ from hummingbird_jax.diffusion.samplers import (
     vc2_ddim_schedule,
 )
 from hummingbird_jax.diffusion.sampling import SamplerSpec
-from hummingbird_jax.diffusion.schedule import (
-    alphas_cumprod,
-    boundary_scalings,
-    guidance_embedding,
-)
+from hummingbird_jax.diffusion.schedule import alphas_cumprod, boundary_scalings
+from hummingbird_jax.models.embeddings import guidance_embedding
 from hummingbird_jax.text import tokenize
 from hummingbird_jax.video_io import to_uint8
 

@@ -1,6 +1,6 @@
 """Per-device memory of one training step, from XLA's memory analysis of the compiled step (no execution).
 
-The step is the trainer's own (:func:`hummingbird_jax.training.trainer.loss_function` +
+The step is the trainer's own (:func:`hummingbird_jax.training.losses.loss_function` +
 :func:`make_train_step`), lowered on abstract inputs (``jax.eval_shape`` params, nothing allocated)
 for batch 1 × ``frames`` × ``height``×``width`` and compiled ahead of time on the current backend,
 with the student's remat policy from the config and with no remat. For the stage-2 experiment that
@@ -14,6 +14,7 @@ InternVideo2-Stage2-1B on 8 strided ones, all in bf16 compute.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import time
@@ -27,6 +28,7 @@ from hummingbird_jax.models.unet3d import unet_abstract_variables, unet_param_sh
 from hummingbird_jax.models.vae import vae_param_shapes
 from hummingbird_jax.training import mesh as sharding
 from hummingbird_jax.training.config import apply_overrides, load_experiment
+from hummingbird_jax.training.losses import loss_function
 from hummingbird_jax.training.models import build_model_set, text_param_shapes
 from hummingbird_jax.training.optimizer import make_optimizer
 from hummingbird_jax.training.train_step import (
@@ -35,7 +37,6 @@ from hummingbird_jax.training.train_step import (
     make_train_step,
 )
 from hummingbird_jax.training.trainable import TrainableSpec, split_student
-from hummingbird_jax.training.trainer import loss_function
 
 GiB = 2**30
 
@@ -154,3 +155,17 @@ def write(result: dict, out_dir: str) -> None:
         lines.append(f"| {r['remat']} | {r['peak_gib']} | {r['argument_size_in_bytes'] / GiB:.2f} | "
                      f"{r['temp_size_in_bytes'] / GiB:.2f} | {r['trainable_params']:,} | {r['compile_s']} |")
     report.write_results("train_memory", result, "\n".join(lines), out_dir)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    try:
+        return run(ap.parse_args(argv))
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        message = str(err).strip("'\"")  # KeyError quotes its message
+        raise SystemExit(f"train_memory: {message}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -44,7 +44,8 @@ from hummingbird_jax import hardware, registry
 from hummingbird_jax.benchmarking import official, report
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.errors import ConfigError
-from hummingbird_jax.models.attention import IMPLEMENTATIONS, backend_kind
+from hummingbird_jax.hardware import backend_kind
+from hummingbird_jax.models.attention import IMPLEMENTATIONS
 from hummingbird_jax.models.unet3d import UNet3D, unet_param_shapes
 from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.models.unet_stats import count_params, forward_flops

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hummingbird_jax.benchmarking import latency as latency_suite
 from hummingbird_jax.benchmarking import train_memory as memory_suite
-from hummingbird_jax.cli import CommandError
+from hummingbird_jax.errors import CommandError
 
 
 def memory(args) -> int:

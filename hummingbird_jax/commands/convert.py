@@ -12,9 +12,7 @@ import time
 
 import jax.numpy as jnp
 
-from hummingbird_jax import hardware
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.commands.info import resolve_unet_config
+from hummingbird_jax import hardware, training  # training: a lazy facade, Grain and Orbax load on first use
 from hummingbird_jax.convert.checkpoint_io import (
     load_torch_checkpoint,
     read_safetensors_metadata,
@@ -28,8 +26,15 @@ from hummingbird_jax.convert.full_model import (
     text_config_from_state_dict,
 )
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax.errors import CheckpointError
-from hummingbird_jax.model_dir import _from_jsonable, _to_jsonable, components, load_component, save_component
+from hummingbird_jax.errors import CheckpointError, CommandError
+from hummingbird_jax.model_dir import (
+    _from_jsonable,
+    _to_jsonable,
+    components,
+    load_component,
+    resolve_unet_config,
+    save_component,
+)
 
 CONFIGS_METADATA = "hummingbird_configs"
 
@@ -106,14 +111,8 @@ def jax_to_torch(args) -> int:
         raise CommandError(f"not a directory: {args.directory}")
     if os.path.isdir(args.out):
         raise CommandError(f"--out {args.out} is a directory (expected a FILE.safetensors or FILE.ckpt path)")
-    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
-    from hummingbird_jax.training.checkpointing import is_training_checkpoint
-
-    if is_training_checkpoint(args.directory):  # WORKDIR/checkpoints/STEP: the (LoRA-merged) student U-Net
-        # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
-        from hummingbird_jax.training.export import student_from_checkpoint
-
-        loaded = {"unet": student_from_checkpoint(args.directory)}
+    if training.is_training_checkpoint(args.directory):  # WORKDIR/checkpoints/STEP: the (LoRA-merged) student U-Net
+        loaded = {"unet": training.student_from_checkpoint(args.directory)}
     else:
         loaded = {name: load_component(args.directory, name) for name in components(args.directory)}
     state_dict = components_to_state_dict(loaded)

@@ -11,7 +11,7 @@ import functools
 import os
 import sys
 
-from hummingbird_jax.cli import CommandError
+from hummingbird_jax.commands import _data_encode
 from hummingbird_jax.curation import (
     FilterConfigError,
     ManifestError,
@@ -24,13 +24,9 @@ from hummingbird_jax.curation import (
 )
 from hummingbird_jax.curation.filter import format_summary, run_filter
 from hummingbird_jax.curation.quality import QualityError, QualityStage
-from hummingbird_jax.curation.ray_engine import RayOptions, RayUnavailable, parse_stage_resources
 from hummingbird_jax.curation.recaption import DEFAULT_MODEL
-
-try:
-    from hummingbird_jax.data import cli as data_cli
-except ImportError:  # the input-pipeline commands are optional at import time
-    data_cli = None
+from hummingbird_jax.data.ray_cluster import RayOptions, RayUnavailable, parse_stage_resources
+from hummingbird_jax.errors import CommandError
 
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -314,4 +310,4 @@ def register(subparsers) -> None:
     _common(p)
     p.set_defaults(func=_pipeline)
 
-    if data_cli is not None: data_cli.register(data_sub)
+    _data_encode.register(data_sub)

@@ -13,10 +13,9 @@ import os
 import shlex
 import sys
 
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.errors import Interrupted
-
-PRESETS = ("smoke", "default", "full")
+from hummingbird_jax import toy_world  # lazy facade: the phases (Grain, Orbax) load on first use, not on --help
+from hummingbird_jax.errors import CommandError, Interrupted
+from hummingbird_jax.toy_world.presets import PRESETS, get_preset
 
 
 def register(subparsers) -> None:
@@ -30,12 +29,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CommandError(f"--out {args.out!r} exists and is not a folder")
-    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
-    from hummingbird_jax.toy_world.phases import run_phases
-    from hummingbird_jax.toy_world.presets import get_preset
-
     try:
-        results = run_phases(args.out, get_preset(args.preset), progress=True,
+        results = toy_world.run_phases(args.out, get_preset(args.preset), progress=True,
                              log=lambda message: print(message, flush=True))
     except Interrupted as stop:
         command = shlex.join(["hummingbird", *sys.argv[1:]])

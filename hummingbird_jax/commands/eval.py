@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 from hummingbird_jax import registry, video_io
-from hummingbird_jax.cli import CommandError
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
-from hummingbird_jax.errors import UserError
+from hummingbird_jax.errors import CommandError, UserError
 from hummingbird_jax.evaluation.prompts import prompt_from_filename, read_manifest, read_prompt_list, video_name
 from hummingbird_jax.evaluation.runner import clock, resolve_dimensions, run_evaluation
 from hummingbird_jax.evaluation.weights import check_weights

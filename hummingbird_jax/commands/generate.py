@@ -9,10 +9,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hummingbird_jax import hardware, registry, video_io
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.commands.info import resolve_unet_config
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
+from hummingbird_jax.errors import CommandError
 from hummingbird_jax.inference import TextToVideo, check_generation_args
+from hummingbird_jax.model_dir import resolve_unet_config
 
 _STUDENT, _TEACHER = registry.STUDENT_SAMPLER, registry.TEACHER_SAMPLER
 

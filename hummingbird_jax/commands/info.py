@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
-from hummingbird_jax import registry
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.config_files import check_field_types, read_yaml, section
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZE
-from hummingbird_jax.errors import ConfigError
+from hummingbird_jax.errors import CommandError
 from hummingbird_jax.inference import check_generation_args
-from hummingbird_jax.model_dir import _from_jsonable, read_manifest
-from hummingbird_jax.models.unet_config import UNet3DConfig
+from hummingbird_jax.model_dir import resolve_unet_config
 from hummingbird_jax.models.unet_stats import forward_flops, parameter_breakdown
 
 
@@ -24,35 +18,6 @@ def register(subparsers) -> None:
     p.add_argument("--width", type=int, default=DEFAULT_SIZE[1], help="video width in pixels, a multiple of 64 (latent: / 8)")
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (lowers the full graph)")
     p.set_defaults(func=run)
-
-
-def resolve_unet_config(model: str, time_cond: bool = False):
-    """A ``UNet3DConfig`` from a preset name, an official YAML or a converted model directory;
-    anything else is a one-line error naming ``model`` and what was expected."""
-    if os.path.isdir(model):
-        entry = read_manifest(model)["components"].get("unet")
-        if entry is None:
-            raise CommandError(f"{model}: converted directory has no 'unet' component")
-        return _from_jsonable(entry["config_type"], entry["config"])
-    overrides = {"time_cond_proj_dim": registry.GUIDANCE_EMBED_DIM} if time_cond else {}
-    if model.endswith((".yaml", ".yml")):
-        if not os.path.isfile(model):
-            raise CommandError(f"config file not found: {model}")
-        doc = read_yaml(model)  # parse errors name the file and line
-        check_field_types(UNet3DConfig, section(doc, "model", "params", "unet_config", "params"),
-                          f"{model}: model.params.unet_config.params")
-        try:
-            return UNet3DConfig.from_lvdm_yaml(model, **overrides)
-        except (ValueError, TypeError, KeyError, AttributeError) as err:
-            detail = str(err).strip("'\"")
-            raise ConfigError(detail if model in detail else f"{model}: {detail}") from None
-    if os.path.exists(model):
-        raise CommandError(f"{model}: is a file but neither an official YAML (.yaml) nor a converted model "
-                           "directory (expected a preset name, a .yaml or a directory)")
-    try:
-        return registry.unet(model, **overrides)
-    except ConfigError as err:
-        raise CommandError(str(err)) from None
 
 
 def run(args) -> int:

@@ -11,8 +11,9 @@ import os
 import shlex
 import sys
 
-from hummingbird_jax.cli import CommandError
-from hummingbird_jax.errors import Interrupted
+from hummingbird_jax import training  # lazy facade: Grain and Orbax load on first use, not on --help
+from hummingbird_jax.errors import CommandError, Interrupted
+from hummingbird_jax.training.config import apply_overrides, load_experiment
 
 
 def register(subparsers) -> None:
@@ -27,23 +28,17 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
-    from hummingbird_jax.training.config import apply_overrides, load_experiment
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("hummingbird_jax").setLevel(logging.INFO)
     if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
         raise CommandError(f"--workdir {args.workdir} exists and is not a directory (expected a run directory)")
     try:
         config = apply_overrides(load_experiment(args.experiment, args.variant), args.overrides)
-        # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
-        from hummingbird_jax.training.trainer import train, validate
-
-        validate(config)
+        training.validate(config)
     except (KeyError, ValueError) as err:
         raise CommandError(str(err).strip("'\"")) from None
     try:
-        result = train(config, args.workdir)
+        result = training.train(config, args.workdir)
     except Interrupted as stop:
         command = shlex.join(["hummingbird", *sys.argv[1:]])
         raise Interrupted(stop.signum, f"{stop}; resume with: {command}") from None

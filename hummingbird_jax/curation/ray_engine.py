@@ -38,19 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hummingbird_jax.curation.stage_contract import Stage, process_rows, row_records
-
-# Connection and resources live in the data layer (data encode shares them); re-exported for this module's callers.
-from hummingbird_jax.data.ray_cluster import (  # noqa: F401
-    DEFAULT_ROWS_PER_TASK,
-    RESOURCE_KEYS,
-    RayOptions,
-    RayUnavailable,
-    StageResources,
-    _check_reachable,
-    actors_that_fit,
-    connect,
-    parse_stage_resources,
-)
+from hummingbird_jax.data.ray_cluster import RayOptions, StageResources, actors_that_fit, connect
 
 MAX_BLOCKS = 20_000  # bounds the driver's bookkeeping for very large manifests
 

@@ -203,7 +203,7 @@ def run_stage(
     """Runs ``stage`` over every row of ``source`` (a manifest path or a table) and writes ``out``.
 
     ``engine="ray"`` computes the pending rows on Ray Data (``ray``: a
-    :class:`hummingbird_jax.curation.ray_engine.RayOptions`); journal, merge and output are the same.
+    :class:`hummingbird_jax.data.ray_cluster.RayOptions`); journal, merge and output are the same.
     Returns the summary; if interrupted (Ctrl-C) the journal keeps finished rows, no output is
     written and ``KeyboardInterrupt`` propagates.
     """

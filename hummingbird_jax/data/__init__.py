@@ -6,7 +6,7 @@ parser) does not pay for Grain, PyAV or TFDS.
 
 from __future__ import annotations
 
-import importlib
+from hummingbird_jax.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "ClipConfig": "clips",
@@ -33,17 +33,10 @@ _EXPORTS = {
     "FrozenEncoders": "encode",
     "LatentEncoder": "encode",
     "encode_manifest": "encode",
+    "encode_summary_line": "encode",
     "load_frozen_encoders": "encode",
     "write_video": "synthetic",
     "frame_index": "synthetic",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hummingbird_jax.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,6 +1,16 @@
-"""Diffusion math: the noise schedule, embeddings, boundary scalings and samplers."""
+"""Diffusion math and sampling: the noise schedule and boundary scalings (:mod:`.schedule`), samplers as pure
+functions over a model function with their released defaults (:mod:`.samplers`), and the one U-Net sampling
+front-end, :class:`SamplerSpec` / :func:`make_sampler` (:mod:`.sampling`). The U-Net's sinusoidal embeddings
+live in :mod:`hummingbird_jax.models.embeddings`."""
 
 from hummingbird_jax.diffusion.samplers import (
+    LCM_GUIDANCE_SCALE,
+    LCM_ORIGIN_STEPS,
+    LCM_STEPS,
+    SOLVER_DDIM_STEPS,
+    VC2_DDIM_ETA,
+    VC2_DDIM_STEPS,
+    VC2_GUIDANCE_SCALE,
     DDIMSchedule,
     DDIMSolverSchedule,
     classifier_free_guidance,
@@ -13,6 +23,7 @@ from hummingbird_jax.diffusion.samplers import (
     vc2_ddim_schedule,
     vc2_ddim_timesteps,
 )
+from hummingbird_jax.diffusion.sampling import DEFAULT_FPS, METHODS, SamplerSpec, make_sampler, unet_eps
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
@@ -20,17 +31,25 @@ from hummingbird_jax.diffusion.schedule import (
     betas,
     boundary_scalings,
     eps_from_velocity,
-    guidance_embedding,
     predicted_x0,
     scale_arr,
-    timestep_embedding,
     velocity,
 )
 
 __all__ = [
     "DDIMSchedule",
     "DDIMSolverSchedule",
+    "DEFAULT_FPS",
+    "LCM_GUIDANCE_SCALE",
+    "LCM_ORIGIN_STEPS",
+    "LCM_STEPS",
+    "METHODS",
     "NUM_TRAIN_TIMESTEPS",
+    "SOLVER_DDIM_STEPS",
+    "SamplerSpec",
+    "VC2_DDIM_ETA",
+    "VC2_DDIM_STEPS",
+    "VC2_GUIDANCE_SCALE",
     "add_noise",
     "alphas_cumprod",
     "betas",
@@ -40,13 +59,13 @@ __all__ = [
     "ddim_solver_schedule",
     "ddim_solver_step",
     "eps_from_velocity",
-    "guidance_embedding",
     "lcm_sample",
     "lcm_step",
     "lcm_timesteps",
+    "make_sampler",
     "predicted_x0",
     "scale_arr",
-    "timestep_embedding",
+    "unet_eps",
     "velocity",
     "vc2_ddim_schedule",
     "vc2_ddim_timesteps",

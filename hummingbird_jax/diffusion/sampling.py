@@ -15,8 +15,9 @@ distilled students and VC2's ``scale_arr`` switch are decided in one place:
 ``scale_arr`` turns on VC2's ``scale_arr`` correction; the released VideoCrafter2 samples with it,
 models trained here on the plain latent sample without it.
 
-Not exported by :mod:`hummingbird_jax.diffusion`: this module builds the U-Net, and the U-Net imports the
-diffusion schedule, so the package facade stays free of the models.
+:func:`unet_eps` reads one U-Net call as the noise it predicts, which is what samplers and losses work in.
+This module is the diffusion package's one dependency on :mod:`hummingbird_jax.models`; the models import
+nothing from diffusion.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from hummingbird_jax.diffusion.samplers import (
     lcm_timesteps,
     vc2_ddim_timesteps,
 )
-from hummingbird_jax.diffusion.schedule import guidance_embedding
-from hummingbird_jax.models.unet3d import unet_eps
+from hummingbird_jax.diffusion.schedule import eps_from_velocity
+from hummingbird_jax.models.embeddings import guidance_embedding
+from hummingbird_jax.models.unet3d import UNet3D
 from hummingbird_jax.models.unet_config import UNet3DConfig
 
 METHODS = ("ddim_cfg", "ddim", "lcm")
@@ -78,6 +80,17 @@ class SamplerSpec:
         return dataclasses.replace(self, **changes)
 
 
+def unet_eps(cfg: UNet3DConfig, params, x, t, context, fps, timestep_cond=None, dropout_rng=None):
+    """One U-Net call read as the noise it predicts, in float32, whatever its ``parameterization``:
+    samplers and losses work in eps. Dropout is on only when a ``dropout_rng`` is given."""
+    rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+    out = UNet3D(cfg).apply({"params": params}, x, t, context, fps=fps, timestep_cond=timestep_cond,
+                            train=dropout_rng is not None, rngs=rngs).astype(jnp.float32)
+    if cfg.parameterization == "v":
+        return eps_from_velocity(x.astype(jnp.float32), out, t)
+    return out
+
+
 def make_sampler(unet_config: UNet3DConfig, spec: SamplerSpec) -> Callable:
     """``sample(params, context, uncond, latents, noise, *, fps=None, guidance=None) -> latents``.
 
@@ -85,7 +98,7 @@ def make_sampler(unet_config: UNet3DConfig, spec: SamplerSpec) -> Callable:
     ``(b, L, D)`` (read only by ``ddim_cfg``). ``latents`` is ``x_T``; ``noise`` a PRNG key or explicit
     per-step noise (see :mod:`hummingbird_jax.diffusion.samplers`). ``fps`` (scalar or ``(b,)``) and
     ``guidance`` default to the spec's; pass them as arrays to keep them out of the compiled program.
-    The U-Net's output is read as noise in float32 (:func:`~hummingbird_jax.models.unet3d.unet_eps`)
+    The U-Net's output is read as noise in float32 (:func:`unet_eps`)
     before any guidance arithmetic. Not jitted: wrap it with the params as an argument.
     """
     cond_dim = unet_config.time_cond_proj_dim

@@ -1,7 +1,8 @@
 """VBench-style video evaluation in JAX (``hummingbird eval``): one module per dimension, each
 reproducing VBench 0.1.5's formula and preprocessing, on weights the user brings.
 
-``DIMENSIONS`` lists them in VBench's order; ``run_evaluation`` is the command's engine.
+``DIMENSIONS`` lists them in VBench's order. The command's engine, ``run_evaluation``, is imported from
+:mod:`.runner`: it reads ``DIMENSIONS`` from here, so this facade does not import it back.
 """
 
 from hummingbird_jax.evaluation import (

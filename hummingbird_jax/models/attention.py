@@ -24,21 +24,14 @@ import math
 import jax
 import jax.numpy as jnp
 
+from hummingbird_jax.hardware import backend_kind
+
 IMPLEMENTATIONS = ("auto", "xla", "cudnn", "chunked")
 # Below this many query×key scores per head the plain path is as fast and simpler to compile.
 _CHUNKED_MIN_SCORES = 256 * 256
 
 
 @functools.lru_cache(maxsize=None)
-def backend_kind() -> str:
-    """``'cpu'``, ``'cuda'``, ``'rocm'`` or ``'tpu'`` for the default JAX backend."""
-    device = jax.devices()[0]
-    if device.platform == "gpu":
-        version = getattr(device.client, "platform_version", "").lower()
-        return "rocm" if "rocm" in version or "hip" in version else "cuda"
-    return device.platform
-
-
 def resolve_implementation(implementation: str, q_len: int, kv_len: int, dtype) -> str:
     """The concrete implementation ``auto`` stands for on this backend and problem size."""
     if implementation not in IMPLEMENTATIONS:

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from hummingbird_jax.diffusion.schedule import eps_from_velocity, timestep_embedding
+from hummingbird_jax.models.embeddings import timestep_embedding
 from hummingbird_jax.models.layers import GroupNorm, conv, dense
 from hummingbird_jax.models.remat import remat_call
 from hummingbird_jax.models.resblock import Downsample, ResBlock, Upsample, frame_norm, per_frame
@@ -122,7 +122,8 @@ class UNet3D(nn.Module):
     ``timesteps`` and ``fps`` of shape ``(b,)`` (a scalar fps is broadcast); ``context (b, L,
     context_dim)``; ``timestep_cond (b, time_cond_proj_dim)`` the guidance embedding of the
     consistency-distilled students. Returns the prediction (``config.parameterization``: the noise,
-    or v), shaped like ``x``; :func:`unet_eps` reads either as noise.
+    or v), shaped like ``x``; :func:`hummingbird_jax.diffusion.sampling.unet_eps` reads
+    either as noise.
     Dropout is active only with ``train=True`` (rng stream ``'dropout'``).
     """
 
@@ -199,17 +200,6 @@ def _check_inputs(cfg: UNet3DConfig, x, context, timestep_cond) -> None:
         if timestep_cond.shape != (x.shape[0], cfg.time_cond_proj_dim):
             raise ValueError(f"UNet3D: timestep_cond must be ({x.shape[0]}, {cfg.time_cond_proj_dim}), "
                              f"got {timestep_cond.shape}")
-
-
-def unet_eps(cfg: UNet3DConfig, params, x, t, context, fps, timestep_cond=None, dropout_rng=None):
-    """One U-Net call read as the noise it predicts, in float32, whatever its ``parameterization``:
-    samplers and losses work in eps. Dropout is on only when a ``dropout_rng`` is given."""
-    rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
-    out = UNet3D(cfg).apply({"params": params}, x, t, context, fps=fps, timestep_cond=timestep_cond,
-                            train=dropout_rng is not None, rngs=rngs).astype(jnp.float32)
-    if cfg.parameterization == "v":
-        return eps_from_velocity(x.astype(jnp.float32), out, t)
-    return out
 
 
 def unet_param_shapes(cfg: UNet3DConfig, frames: int = 2, height: int = 8, width: int = 8) -> Any:

@@ -1,4 +1,5 @@
-"""Text side of the pipeline: OpenCLIP's tokenizer."""
+"""Tokenizers: OpenCLIP's byte-pair encoding (:mod:`.tokenizer`, the text encoder's and the rewards' CLIP
+towers) and BERT's WordPiece (:mod:`.wordpiece`, InternVideo2's text tower)."""
 
 from hummingbird_jax.text.tokenizer import (
     CONTEXT_LENGTH,
@@ -9,6 +10,12 @@ from hummingbird_jax.text.tokenizer import (
     default_tokenizer,
     tokenize,
 )
+from hummingbird_jax.text.wordpiece import (
+    SPECIAL_TOKENS,
+    WordPieceTokenizer,
+    character_vocabulary,
+    read_vocabulary,
+)
 
 __all__ = [
     "CONTEXT_LENGTH",
@@ -18,4 +25,8 @@ __all__ = [
     "BPETokenizer",
     "default_tokenizer",
     "tokenize",
+    "SPECIAL_TOKENS",
+    "WordPieceTokenizer",
+    "character_vocabulary",
+    "read_vocabulary",
 ]

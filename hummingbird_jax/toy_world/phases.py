@@ -21,6 +21,7 @@ import pandas as pd
 from hummingbird_jax.convert.prune import prune_teacher_to_student
 from hummingbird_jax.curation import read_manifest
 from hummingbird_jax.curation.tables import write_json
+from hummingbird_jax.diffusion.sampling import SamplerSpec
 from hummingbird_jax.errors import WorkdirError
 from hummingbird_jax.model_dir import save_component
 from hummingbird_jax.toy_world import artifacts
@@ -33,7 +34,6 @@ from hummingbird_jax.toy_world.evaluate import (STUDENT_SAMPLING_STEPS, compile_
 from hummingbird_jax.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
 from hummingbird_jax.toy_world.report import write_report
 from hummingbird_jax.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
-from hummingbird_jax.toy_world.sampling import SamplerSpec
 from hummingbird_jax.toy_world.teacher import toy_teacher_config, train_teacher
 from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
                                                     init_text_encoder, toy_text_config)

@@ -2,28 +2,40 @@
 
 ``trainer.train(config, workdir)`` runs an experiment config (``experiments/``); the pieces it is
 made of (losses, the jitted step, LoRA, mesh/shardings, checkpoints) are importable on their own.
+
+Names are resolved on first use, so that importing a light submodule (``training.config``, which the
+CLI, the experiments and the toy world's presets read) does not pay for Grain and Orbax.
 """
 
-from hummingbird_jax.training.checkpointing import is_training_checkpoint, read_config, read_state
-from hummingbird_jax.training.config import apply_overrides, load_experiment
-from hummingbird_jax.training.export import student_from_checkpoint
-from hummingbird_jax.training.lora import init_lora, lora_delta, merge_lora
-from hummingbird_jax.training.losses import (
-    ConsistencySettings,
-    DistillSettings,
-    consistency_loss,
-    distill_loss,
-    pseudo_huber,
-    reward_terms,
-)
-from hummingbird_jax.training.mesh import make_mesh
-from hummingbird_jax.training.train_step import StepSettings, init_state, make_train_step
-from hummingbird_jax.training.trainable import TrainableSpec, split_student, student_params
-from hummingbird_jax.training.trainer import train
+from __future__ import annotations
 
-__all__ = [
-    "ConsistencySettings", "DistillSettings", "StepSettings", "TrainableSpec", "apply_overrides",
-    "consistency_loss", "distill_loss", "init_lora", "init_state", "is_training_checkpoint", "load_experiment",
-    "lora_delta", "make_mesh", "make_train_step", "merge_lora", "pseudo_huber", "read_config", "read_state",
-    "reward_terms", "split_student", "student_from_checkpoint", "student_params", "train",
-]
+from hummingbird_jax.lazy_exports import lazy_exports
+
+_EXPORTS = {
+    "is_training_checkpoint": "checkpointing",
+    "read_config": "checkpointing",
+    "read_state": "checkpointing",
+    "apply_overrides": "config",
+    "load_experiment": "config",
+    "student_from_checkpoint": "export",
+    "init_lora": "lora",
+    "lora_delta": "lora",
+    "merge_lora": "lora",
+    "ConsistencySettings": "losses",
+    "DistillSettings": "losses",
+    "consistency_loss": "losses",
+    "distill_loss": "losses",
+    "pseudo_huber": "losses",
+    "reward_terms": "losses",
+    "make_mesh": "mesh",
+    "StepSettings": "train_step",
+    "init_state": "train_step",
+    "make_train_step": "train_step",
+    "TrainableSpec": "trainable",
+    "split_student": "trainable",
+    "student_params": "trainable",
+    "train": "trainer",
+    "validate": "trainer",
+}
+
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

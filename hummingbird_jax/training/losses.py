@@ -19,6 +19,7 @@ compute in.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 
 import jax
@@ -31,19 +32,20 @@ from hummingbird_jax.diffusion.samplers import (
     ddim_solver_schedule,
     ddim_solver_step,
 )
+from hummingbird_jax.diffusion.sampling import unet_eps
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
     alphas_cumprod,
     boundary_scalings,
-    guidance_embedding,
     predicted_x0,
     scale_arr,
     take_per_sample,
     velocity,
 )
 from hummingbird_jax.models.clip import CLIPTextEncoder
-from hummingbird_jax.models.unet3d import UNet3D, unet_eps
+from hummingbird_jax.models.embeddings import guidance_embedding
+from hummingbird_jax.models.unet3d import UNet3D
 from hummingbird_jax.models.vae import decode_video_latents, encode_video_latents
 from hummingbird_jax.registry import GUIDANCE_EMBED_DIM
 from hummingbird_jax.training.models import ModelSet
@@ -288,3 +290,9 @@ def reward_terms(latents, frozen, batch, rng, models: ModelSet):
 
 # The loss of each stage (``config.stage``).
 STAGE_LOSSES = {"stage1": distill_loss, "stage2": consistency_loss}
+
+
+def loss_function(config, models: ModelSet, spec: TrainableSpec):
+    """The loss of ``config.stage`` with its ``config.loss`` settings, as the train step calls it."""
+    settings = STAGE_SETTINGS[config.stage](**config.loss.to_dict())
+    return functools.partial(STAGE_LOSSES[config.stage], models=models, trainable_spec=spec, settings=settings)

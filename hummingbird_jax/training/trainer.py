@@ -33,9 +33,9 @@ from hummingbird_jax.text import tokenize
 from hummingbird_jax.training import checkpointing
 from hummingbird_jax.training.config import STAGES
 from hummingbird_jax.training.export import student_from_checkpoint
-from hummingbird_jax.training.interruption import StopRequest
 from hummingbird_jax.training.inputs import make_input, model_fields
-from hummingbird_jax.training.losses import STAGE_LOSSES, STAGE_SETTINGS
+from hummingbird_jax.training.interruption import StopRequest
+from hummingbird_jax.training.losses import loss_function
 from hummingbird_jax.training.mesh import (
     largest_dim_shardings,
     logical_param_shardings,
@@ -107,11 +107,6 @@ def initial_student(config, models: ModelSet, teacher_params) -> Any:
         params["time_cond_proj"] = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
                                                           expected["time_cond_proj"])
     return params
-
-
-def loss_function(config, models: ModelSet, spec: TrainableSpec):
-    settings = STAGE_SETTINGS[config.stage](**config.loss.to_dict())
-    return functools.partial(STAGE_LOSSES[config.stage], models=models, trainable_spec=spec, settings=settings)
 
 
 def validate(config) -> None:

@@ -1,6 +1,7 @@
 """``hummingbird data encode``: pre-encode a manifest's clips into a TFDS latent dataset.
 
-Registered into the ``data`` command group by ``hummingbird_jax/commands/data.py``.
+Registered into the ``data`` command group by :mod:`hummingbird_jax.commands.data`; the leading underscore
+keeps the CLI's discovery of ``commands/`` from registering it as a top-level command.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import argparse
 import functools
 
-from hummingbird_jax.cli import CommandError
+from hummingbird_jax import data  # lazy facade: the encoder (Grain, TFDS) loads on first use, not on --help
 from hummingbird_jax.convert.rules import ConversionError
-from hummingbird_jax.curation.ray_engine import RayOptions, RayUnavailable
 from hummingbird_jax.data.manifest import Manifest, ManifestError
+from hummingbird_jax.data.ray_cluster import RayOptions, RayUnavailable
+from hummingbird_jax.errors import CommandError
 
 
 def register(data_subparsers) -> None:
@@ -77,12 +79,9 @@ def _engine_kwargs(args: argparse.Namespace, load) -> dict:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    # deferred: pulls in Grain and Orbax (~0.6 s CPU on `hummingbird --help`)
-    from hummingbird_jax.data.encode import EncodeError, encode_manifest, encode_summary_line, load_frozen_encoders
-
     _validate(args)
     load = functools.partial(
-        load_frozen_encoders, args.model, config=args.config, text_context=args.text_context,
+        data.load_frozen_encoders, args.model, config=args.config, text_context=args.text_context,
         text_heads=args.text_heads, dtype=args.dtype, frame_chunk=args.frame_chunk,
     )
     try:
@@ -92,13 +91,13 @@ def run_encode(args: argparse.Namespace) -> int:
     except (ManifestError, ConversionError, ValueError, KeyError) as err:
         raise CommandError(str(err)) from None
     try:
-        summary = encode_manifest(
+        summary = data.encode_manifest(
             args.manifest, args.out, encoder, frames=args.frames, stride=args.stride, size=tuple(args.size),
             skip_first=args.skip_first, posterior=args.posterior, text_context=args.text_context,
             batch_size=args.batch_size, chunk_size=args.chunk_size, num_workers=args.workers,
             keep_chunks=args.keep_chunks, progress=not args.no_progress, **_engine_kwargs(args, load),
         )
-    except (EncodeError, RayUnavailable) as err:
+    except (data.EncodeError, RayUnavailable) as err:
         raise CommandError(str(err)) from None
-    print(encode_summary_line(summary))
+    print(data.encode_summary_line(summary))
     return 0
