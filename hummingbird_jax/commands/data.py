@@ -92,20 +92,21 @@ def _engine_kwargs(args):
                                              actors=args.actors, rows_per_task=args.rows_per_task, stages=stages))
 
 
+# The motion stage's options: (flag, type, MotionStage argument whose default it shows, help).
+_MOTION_OPTIONS = (
+    ("--pairs", int, "pairs", "frame pairs per clip"),
+    ("--gap", int, "gap", "frames between the two frames of a pair"),
+    ("--flow-width", int, "width", "analysis width in pixels"),
+    ("--camera-min", float, "camera_min", "camera motion threshold, fraction of frame width per frame"),
+    ("--moving-area-min", float, "moving_area_min", "moving-pixel fraction for object_motion"),
+    ("--dolly-ratio", float, "dolly_ratio", "centre/edge zoom ratio below which a zoom is a dolly zoom"),
+)
+
+
 def _motion_options(parser):
     group = parser.add_argument_group("motion", "method and thresholds: hummingbird_jax/curation/motion.py")
-    group.add_argument("--pairs", type=int, default=MotionStage.default("pairs"),
-                       help="frame pairs per clip (default %(default)s)")
-    group.add_argument("--gap", type=int, default=MotionStage.default("gap"),
-                       help="frames between the two frames of a pair (default %(default)s)")
-    group.add_argument("--flow-width", type=int, default=MotionStage.default("width"),
-                       help="analysis width in pixels (default %(default)s)")
-    group.add_argument("--camera-min", type=float, default=MotionStage.default("camera_min"),
-                       help="camera motion threshold, fraction of frame width per frame (default %(default)s)")
-    group.add_argument("--moving-area-min", type=float, default=MotionStage.default("moving_area_min"),
-                       help="moving-pixel fraction for object_motion (default %(default)s)")
-    group.add_argument("--dolly-ratio", type=float, default=MotionStage.default("dolly_ratio"),
-                       help="centre/edge zoom ratio below which a zoom is a dolly zoom (default %(default)s)")
+    for flag, kind, argument, text in _MOTION_OPTIONS:
+        group.add_argument(flag, type=kind, default=MotionStage.default(argument), help=f"{text} (default %(default)s)")
 
 
 def _recaption_options(parser, required_model: bool = False):
