@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from hummingbird_jax.diffusion.samplers import VC2_DDIM_STEPS
 from hummingbird_jax.toy_world.classifier import ClassifierConfig
 from hummingbird_jax.toy_world.dataset import WorldConfig
 from hummingbird_jax.toy_world.reward import RewardTrainConfig
@@ -19,7 +20,7 @@ PRESETS = ("smoke", "default", "full")
 STAGE1_STEPS = {"smoke": 2, "default": 400, "full": 2000}
 STAGE2_STEPS = {"smoke": 2, "default": 120, "full": 1000}
 # Classifier-free guidance scale of the toy world, for sampling, the stage-1 target and the middle of
-# stage 2's w range. VC2's 7.5 over-saturates a toy teacher: its colours clip and its backgrounds break
+# stage 2's w range. The released students' 7.5 already over-saturates a toy teacher (VC2's 12 more so): its colours clip and its backgrounds break
 # up, and the judge's accuracy on its samples drops (0.17 at 2-3 against 0.08 at 7.5 for one teacher).
 GUIDANCE = 3.0
 
@@ -57,7 +58,7 @@ class Preset:
     reward: RewardTrainConfig
     teacher: TeacherTrainConfig
     eval_prompts: int = 24  # prompts sampled per model in the evaluation (spread over the 120 captions)
-    teacher_sampling_steps: int = 50  # the teacher's DDIM steps in the evaluation (VC2 samples with 50)
+    teacher_sampling_steps: int = VC2_DDIM_STEPS  # the teacher's DDIM steps in the evaluation, as VC2 samples
     text_seed: int = 2
 
 
