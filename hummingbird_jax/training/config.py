@@ -14,7 +14,6 @@ import os
 
 from ml_collections import ConfigDict
 
-from hummingbird_jax import registry
 from hummingbird_jax.diffusion.sampling import DEFAULT_FRAMES, DEFAULT_SIZE
 from hummingbird_jax.training.losses import STAGE_SETTINGS
 from hummingbird_jax.training.trainable import TrainableSpec
@@ -58,8 +57,8 @@ def common(stage: str) -> ConfigDict:
     c.models = ConfigDict()
     c.models.teacher = "vc2"  # U-Net names: see the model registry
     c.models.student = "hb-0.7b"
-    c.models.vae = "sd-kl-f8"
-    c.models.text = "vit-h-14"
+    c.models.vae = ""  # VAE name; "": the teacher's own (its registry entry)
+    c.models.text = ""  # text tower name; "": the teacher's own (its registry entry)
     c.models.weights = ""  # converted VideoCrafter2 directory; "random": random weights (tests, benchmarks)
     c.models.student_init = "prune"  # "prune" (the teacher's pruned copy), "random", or a model directory
 
@@ -102,10 +101,8 @@ def common(stage: str) -> ConfigDict:
 def tiny_engine(c: ConfigDict) -> ConfigDict:
     """The ``tiny`` variant of an experiment: the one-level registry U-Nets with their VAE and text tower,
     random weights, float32, a few synthetic 4×16×16 clips and 30 steps at lr 1e-3 (engine smoke runs)."""
-    teacher = registry.unet_entry("tiny-teacher")
     c.total_steps, c.checkpoint_every, c.log_every = 30, 10, 1
-    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=teacher.vae, text=teacher.text,
-                         weights="random"))
+    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", weights="random"))
     c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
     c.data.update(dict(source="synthetic", batch_size=2, frames=4, size=(16, 16), latent_size=(8, 8),
                        synthetic_examples=4, num_workers=0))

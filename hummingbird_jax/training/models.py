@@ -126,7 +126,8 @@ def build_model_set(config) -> ModelSet:
     student = registry.unet(m.student, time_cond_proj_dim=time_cond, **exec_kw)
     # The frozen teacher needs no remat (it is never differentiated) and keeps its params as stored.
     teacher = registry.unet(m.teacher, dtype=p.compute, param_dtype=p.frozen)
-    vae = registry.vae(m.vae, dtype=p.compute, param_dtype=p.frozen)
+    paired = registry.unet_entry(m.teacher)  # the VAE and text tower the teacher was trained with, by default
+    vae = registry.vae(m.vae or paired.vae, dtype=p.compute, param_dtype=p.frozen)
     rewards = []
     for name, r in sorted(config.rewards.items()):
         if float(r.weight) == 0.0:
@@ -134,7 +135,7 @@ def build_model_set(config) -> ModelSet:
         vocab = r.vocab if "vocab" in r else ""  # only rewards with a WordPiece tokenizer have one
         model = reward_model(r.kind, r.size, p.compute, bool(r.remat), frames=int(r.frames), vocab=vocab)
         rewards.append(RewardSpec(name, model, float(r.weight), int(r.frames), r.mode))
-    return ModelSet(student, teacher, vae, registry.text_tower(m.text), tuple(rewards))
+    return ModelSet(student, teacher, vae, registry.text_tower(m.text or paired.text), tuple(rewards))
 
 
 # ---- frozen weights -----------------------------------------------------------------------------
