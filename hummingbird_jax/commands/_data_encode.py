@@ -13,7 +13,9 @@ from hummingbird_jax import data  # lazy facade: the encoder (Grain, TFDS) loads
 from hummingbird_jax.convert.rules import ConversionError
 from hummingbird_jax.data.manifest import Manifest, ManifestError
 from hummingbird_jax.data.ray_cluster import RayOptions, RayUnavailable
+from hummingbird_jax.diffusion.sampling import DEFAULT_SIZE
 from hummingbird_jax.errors import CommandError
+from hummingbird_jax.hardware import DTYPES
 
 
 def register(data_subparsers) -> None:
@@ -34,7 +36,8 @@ def register(data_subparsers) -> None:
     p.add_argument("--frames", type=int, required=True, help="frames per clip")
     p.add_argument("--stride", type=int, required=True, help="frame stride within a clip (fps = fps_orig // stride)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--size", type=int, nargs=2, default=(320, 512), metavar=("H", "W"), help="clip size (default 320 512)")
+    p.add_argument("--size", type=int, nargs=2, default=DEFAULT_SIZE, metavar=("H", "W"),
+                   help=f"clip size (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]})")
     p.add_argument("--skip-first", type=int, default=0, help="start at this frame when the video is long enough")
     p.add_argument("--posterior", choices=("moments", "mean"), default="moments",
                    help="store mean and logvar (train on fresh posterior samples) or the mean only (half the size)")
@@ -43,7 +46,7 @@ def register(data_subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="clips per accelerator call (default 4)")
     p.add_argument("--frame-chunk", type=int, default=8, help="frames through the VAE at once (memory; default 8)")
     p.add_argument("--chunk-size", type=int, default=256, help="manifest rows per resumable chunk (default 256)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="VAE compute dtype")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="VAE compute dtype")
     p.add_argument("--workers", type=int, default=0, help="video decoding processes (0: in this process)")
     p.add_argument("--keep-chunks", action="store_true", help="keep OUT/encoding/chunks after the dataset is written")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
