@@ -20,6 +20,7 @@ AUTO_DTYPE_HELP = ("auto: bfloat16 on GPUs and TPUs and on CPUs with native bf16
                    "(avx512_bf16, AMX, Arm BF16), float32 on other CPUs")
 
 
+@functools.lru_cache(maxsize=None)
 def backend_kind() -> str:
     """``'cpu'``, ``'cuda'``, ``'rocm'`` or ``'tpu'`` for the default JAX backend."""
     device = jax.devices()[0]

@@ -18,7 +18,6 @@ and softmax are computed in float32 whatever the input dtype.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -31,7 +30,6 @@ IMPLEMENTATIONS = ("auto", "xla", "cudnn", "chunked")
 _CHUNKED_MIN_SCORES = 256 * 256
 
 
-@functools.lru_cache(maxsize=None)
 def resolve_implementation(implementation: str, q_len: int, kv_len: int, dtype) -> str:
     """The concrete implementation ``auto`` stands for on this backend and problem size."""
     if implementation not in IMPLEMENTATIONS:
