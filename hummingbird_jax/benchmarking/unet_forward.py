@@ -3,8 +3,9 @@ forward of the official PyTorch module in the same process.
 
 The model is a preset (``vc2``, ``hb-0.9b``, ``hb-0.7b``: same block structure as the release) at a
 reduced width by default so it runs in seconds on a 2-core CPU; ``--model-channels 320`` (or
-``--width-scale 1``) is the released width (head width and ``--context-dim`` are the model's unless set). Weights are random, with the
-layers the official init zeroes drawn at random too, so no path is hidden from the comparison. Each
+``--width-scale 1``) is the released width (head width and ``--context-dim`` are the model's unless set).
+Weights are random, with the layers the official init zeroes drawn at random too, so no path is hidden
+from the comparison. Each
 attention implementation in ``--attention`` is compiled and timed in the same run::
 
     python -m benchmarks.unet_forward                              # hb-0.7b, 64 channels, 4x32x48
@@ -248,7 +249,8 @@ def parse_args(argv=None):
     width.add_argument("--model-channels", type=int, default=64, help="base width (default 64; the model's "
                        "released width with --width-scale 1)")
     width.add_argument("--width-scale", type=float, default=None, help="base width as a fraction of the model's")
-    ap.add_argument("--head-channels", type=int, default=None, help="channels per attention head (default: the model's)")
+    ap.add_argument("--head-channels", type=int, default=None,
+                    help="channels per attention head (default: the model's)")
     ap.add_argument("--context-dim", type=int, default=None, help="text-embedding width (default: the model's)")
     ap.add_argument("--time-cond-proj-dim", type=int, default=None,
                     help="guidance-embedding width; 0 for none (default: 256 for the students, none for vc2)")

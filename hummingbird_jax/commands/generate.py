@@ -40,8 +40,10 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int,
                    help=f"sampling steps (default {_STUDENT.steps}; {_TEACHER.steps} for a teacher)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames per video (default %(default)s)")
-    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0], help="height in pixels, a multiple of 64 (default %(default)s)")
-    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1], help="width in pixels, a multiple of 64 (default %(default)s)")
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0],
+                   help="height in pixels, a multiple of 64 (default %(default)s)")
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1],
+                   help="width in pixels, a multiple of 64 (default %(default)s)")
     p.add_argument("--fps", type=int, default=DEFAULT_FPS, help="fps conditioning and output frame rate (default %(default)s)")
     p.add_argument("--guidance", type=float,
                    help=f"guidance scale (default {_STUDENT.guidance:g}; {_TEACHER.guidance:g} for a teacher)")

@@ -14,8 +14,10 @@ def register(subparsers) -> None:
     p.add_argument("model", help="preset (vc2, hb-0.9b, hb-0.7b), an official YAML, or a converted model directory")
     p.add_argument("--time-cond", action="store_true", help="with the stage-2 guidance projection (time_cond_proj 256)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
-    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0], help="video height in pixels, a multiple of 64 (latent: / 8)")
-    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1], help="video width in pixels, a multiple of 64 (latent: / 8)")
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE[0],
+                   help="video height in pixels, a multiple of 64 (latent: / 8)")
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE[1],
+                   help="video width in pixels, a multiple of 64 (latent: / 8)")
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (lowers the full graph)")
     p.set_defaults(func=run)
 

@@ -31,8 +31,6 @@ from hummingbird_jax.dover import DOVERConfig, dover_params_from_torch, fuse_dov
 from hummingbird_jax.models.dover import BRANCHES, dover_scores
 
 QUALITY_COLUMNS = ("dover_technical", "dover_aesthetic", "dover_overall")
-
-
 BATCH_SIZE = 2  # videos per DOVER call
 
 
@@ -49,7 +47,8 @@ def model_args_from(config: str | os.PathLike | None, state_dict: dict | None = 
         return registry.DOVER[str(config)]
     path = Path(config)
     if not path.is_file():
-        raise QualityError(f"DOVER config '{path}' does not exist (expected dover.yml or a preset: {', '.join(registry.DOVER)})")
+        raise QualityError(f"DOVER config '{path}' does not exist "
+                           f"(expected dover.yml or a preset: {', '.join(registry.DOVER)})")
     try:
         args = (yaml.safe_load(path.read_text()) or {})["model"]["args"]
     except (yaml.YAMLError, KeyError, TypeError) as err:

@@ -129,9 +129,9 @@ class UNet3D(nn.Module):
 
     config: UNet3DConfig
 
-    @nn.compact
     # fps=16 is the official module's signature value; callers pass the fps (the released models are
     # conditioned on diffusion.sampling.DEFAULT_FPS, which this module cannot import: sampling builds the U-Net).
+    @nn.compact
     def __call__(self, x, timesteps, context, fps=16, timestep_cond=None, train: bool = False):
         cfg = self.config
         kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))

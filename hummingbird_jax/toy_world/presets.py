@@ -20,8 +20,9 @@ PRESETS = ("smoke", "default", "full")
 STAGE1_STEPS = {"smoke": 2, "default": 400, "full": 2000}
 STAGE2_STEPS = {"smoke": 2, "default": 120, "full": 1000}
 # Classifier-free guidance scale of the toy world, for sampling, the stage-1 target and the middle of
-# stage 2's w range. The released students' 7.5 already over-saturates a toy teacher (VC2's 12 more so): its colours clip and its backgrounds break
-# up, and the judge's accuracy on its samples drops (0.17 at 2-3 against 0.08 at 7.5 for one teacher).
+# stage 2's w range. The released students' 7.5 already over-saturates a toy teacher (VC2's 12 more so):
+# its colours clip and its backgrounds break up, and the judge's accuracy on its samples drops (0.17 at 2-3
+# against 0.08 at 7.5 for one teacher).
 GUIDANCE = 3.0
 
 
