@@ -118,9 +118,10 @@ def resolve_unet_config(model: str, time_cond: bool = False) -> UNet3DConfig:
     model directory; anything else is a one-line :class:`~hummingbird_jax.errors.ConfigError` naming ``model``
     and what was expected. ``time_cond`` adds the stage-2 guidance projection to a preset or YAML."""
     if os.path.isdir(model):
-        if "unet" not in read_manifest(model)["components"]:
+        manifest = read_manifest(model)
+        if "unet" not in manifest["components"]:
             raise ConfigError(f"{model}: converted directory has no 'unet' component")
-        return component_config(model, "unet")
+        return component_config(model, "unet", manifest)
     overrides = {"time_cond_proj_dim": registry.GUIDANCE_EMBED_DIM} if time_cond else {}
     if model.endswith((".yaml", ".yml")):
         if not os.path.isfile(model):

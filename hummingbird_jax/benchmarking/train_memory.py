@@ -39,6 +39,12 @@ from hummingbird_jax.training.train_step import (
 from hummingbird_jax.training.trainable import TrainableSpec, split_student
 
 GiB = 2**30
+# Bad input to the suite: an unknown experiment, variant or override key, a bad value, a missing file.
+INPUT_ERRORS = (KeyError, ValueError, FileNotFoundError)
+
+
+def input_error_message(err: Exception) -> str:
+    return str(err).strip("'\"")  # KeyError quotes its message
 
 
 def add_arguments(p) -> None:
@@ -162,9 +168,8 @@ def main(argv=None) -> dict:
     add_arguments(ap)
     try:
         return run(ap.parse_args(argv))
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        message = str(err).strip("'\"")  # KeyError quotes its message
-        raise SystemExit(f"train_memory: {message}") from None
+    except INPUT_ERRORS as err:
+        raise SystemExit(f"train_memory: {input_error_message(err)}") from None
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from hummingbird_jax.errors import CommandError
 def memory(args) -> int:
     try:
         memory_suite.run(args)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        raise CommandError(str(err).strip("'\"")) from None
+    except memory_suite.INPUT_ERRORS as err:
+        raise CommandError(memory_suite.input_error_message(err)) from None
     return 0
 
 

@@ -23,6 +23,7 @@ from hummingbird_jax.curation import (
     run_stage,
 )
 from hummingbird_jax.curation.filter import format_summary, run_filter
+from hummingbird_jax.curation.probe import VIDEO_EXTENSIONS
 from hummingbird_jax.curation.quality import QualityError, QualityStage
 from hummingbird_jax.curation.recaption import DEFAULT_MODEL
 from hummingbird_jax.data.ray_cluster import RayOptions, RayUnavailable, parse_stage_resources
@@ -230,7 +231,7 @@ def _source_options(parser):
     parser.add_argument("source", help="a folder of videos, a WebVid CSV, or a manifest with path,text")
     parser.add_argument("--video-root", default=None,
                         help="WebVid: folder holding page_dir/videoid.mp4 (default: the CSV's folder)")
-    parser.add_argument("--ext", default=",".join(e.lstrip(".") for e in ingest.__kwdefaults__["extensions"]),
+    parser.add_argument("--ext", default=",".join(e.lstrip(".") for e in VIDEO_EXTENSIONS),
                         help="video extensions searched in a folder (comma separated; default %(default)s)")
 
 
