@@ -11,6 +11,8 @@ import sys
 
 from PIL import Image
 
+from hummingbird_jax.toy_world.world import CLIP_FRAMES
+
 MODELS = ("teacher", "student_pruned", "student_stage1", "student_stage2")
 METRICS = {"steps", "semantic_accuracy", "accuracy_by_label", "motion", "temporal_consistency", "temporal_flickering",
            "latency_s", "params"}
@@ -52,7 +54,7 @@ def test_smoke_demo_runs_every_phase_writes_the_report_and_resumes(tmp_path):
     assert "not meaningful" in markdown.splitlines()[0]
     assert "| teacher | ddim_cfg | 10 |" in markdown and "student_stage2_4" in markdown
     with Image.open(out / "samples.gif") as grid:
-        assert grid.n_frames == 8
+        assert grid.n_frames == CLIP_FRAMES
     with Image.open(out / "loss_curves.png") as curves:
         assert curves.size[0] > 300
     assert "[evaluate] running" in log

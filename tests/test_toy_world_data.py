@@ -6,7 +6,7 @@ import pytest
 
 from hummingbird_jax.toy_world.curate import curate
 from hummingbird_jax.toy_world.dataset import WorldConfig, build_world
-from hummingbird_jax.toy_world.world import BACKGROUNDS, ClipSpec, all_specs, render
+from hummingbird_jax.toy_world.world import BACKGROUNDS, PATH_JITTER, ClipSpec, all_specs, render
 
 
 def _centroid(frame, background):
@@ -22,6 +22,9 @@ def test_shape_moves_the_way_its_caption_says(motion, axis, sign):
     first, last = _centroid(video[0], BACKGROUNDS["light"]), _centroid(video[-1], BACKGROUNDS["light"])
     assert sign * (last[axis] - first[axis]) > 8  # pixels, of 32
     assert abs(last[1 - axis] - first[1 - axis]) < 1.0
+    # the path crosses the frame's centre, give or take its jitter
+    middle = (np.asarray(first) + np.asarray(last)) / 2
+    assert np.all(np.abs(middle - 15.5) <= PATH_JITTER * 32 + 1.0)
 
 
 def test_captions_are_distinct_and_rendering_is_deterministic():

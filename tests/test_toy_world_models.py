@@ -29,7 +29,7 @@ from hummingbird_jax.toy_world.text_encoder import (
     init_text_encoder,
 )
 from hummingbird_jax.toy_world.vae import normalise_latent_scale, toy_vae_config
-from hummingbird_jax.toy_world.world import ClipSpec, all_specs
+from hummingbird_jax.toy_world.world import CLIP_FRAMES, CLIP_SIZE, ClipSpec, all_specs
 from hummingbird_jax.training.losses import denoising_loss
 
 
@@ -37,10 +37,10 @@ def test_classifier_reads_colour_and_motion_off_unseen_clips():
     params, history = train_classifier(ClassifierConfig(renders_per_caption=1, steps=80), progress=False)
     assert history[-1] < 0.5 * history[0]
     specs = all_specs()
-    videos = rendered_clips(specs, size=(32, 32), frames=8, seed=777)  # seeds it never saw
+    videos = rendered_clips(specs, size=CLIP_SIZE, frames=CLIP_FRAMES, seed=777)  # seeds it never saw
     acc = accuracy(params, videos, specs)
     assert acc["colour"] >= 0.9 and acc["motion"] >= 0.7, acc
-    still = np.repeat(videos[:, :1], 8, axis=1)  # every clip frozen: motion must read "static"
+    still = np.repeat(videos[:, :1], CLIP_FRAMES, axis=1)  # every clip frozen: motion must read "static"
     frozen = accuracy(params, still, [ClipSpec(s.shape, s.colour, "static", s.background) for s in specs])
     assert frozen["motion"] >= 0.7, frozen
 
@@ -86,20 +86,20 @@ def test_frozen_text_encoder_gives_every_caption_its_own_context():
 def test_video_text_reward_prefers_the_true_caption_and_passes_gradients_to_frames():
     specs = [ClipSpec(s, c, m, "dark") for s in ("circle", "square") for c in ("red", "blue") for m in ("left", "up", "static")]
     captions = [s.caption for s in specs]
-    videos = rendered_clips(specs * 4, size=(32, 32), frames=8, seed=0)
+    videos = rendered_clips(specs * 4, size=CLIP_SIZE, frames=CLIP_FRAMES, seed=0)
     reward = ToyVideoTextReward()
     params, history = train_reward(videos, captions * 4, reward, RewardTrainConfig(steps=80, batch_size=12),
                                    progress=False)
     assert history[-1] < 0.5 * history[0]
-    fresh = rendered_clips(specs, size=(32, 32), frames=8, seed=900)
+    fresh = rendered_clips(specs, size=CLIP_SIZE, frames=CLIP_FRAMES, seed=900)
     assert retrieval_accuracy(reward, params, fresh, captions, captions) >= 0.75
     frames = jnp.asarray((fresh[:3] + 1) / 2)
     tokens = jnp.asarray(reward.tokenize(captions[:3]))
     assert reward.score(params, frames, tokens).shape == (3,)
     grad = jax.grad(lambda f: reward.score(params, f, tokens).sum())(frames)
     assert float(jnp.abs(grad).mean()) > 0
-    with pytest.raises(ValueError, match="built for 8 frames"):
-        reward.score(params, frames[:, :4], tokens)
+    with pytest.raises(ValueError, match=f"built for {CLIP_FRAMES} frames"):
+        reward.score(params, frames[:, :-1], tokens)
 
 
 def test_fit_minimises_a_loss_keeps_an_ema_and_reports_chunks():

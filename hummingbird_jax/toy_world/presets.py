@@ -8,7 +8,7 @@ from hummingbird_jax.diffusion.samplers import VC2_DDIM_STEPS
 from hummingbird_jax.toy_world.classifier import ClassifierConfig
 from hummingbird_jax.toy_world.dataset import WorldConfig
 from hummingbird_jax.toy_world.reward import RewardTrainConfig
-from hummingbird_jax.toy_world.teacher import TeacherTrainConfig
+from hummingbird_jax.toy_world.teacher import TOY_STUDENT, TOY_TEACHER, TeacherTrainConfig
 from hummingbird_jax.toy_world.text_encoder import TOY_TEXT
 from hummingbird_jax.toy_world.vae import TOY_VAE, VAETrainConfig, toy_vae_config
 from hummingbird_jax.training.config import common
@@ -42,7 +42,7 @@ def distillation_config(loss: str, variant: str, steps: dict[str, int]):
     c = common(loss)
     c.total_steps, c.checkpoint_every, c.log_every = steps[variant], 50, 1
     c.async_checkpoints = False
-    c.models.update(dict(teacher="tiny-teacher", student="tiny-student", vae=TOY_VAE, text=TOY_TEXT, weights=""))
+    c.models.update(dict(teacher=TOY_TEACHER, student=TOY_STUDENT, vae=TOY_VAE, text=TOY_TEXT, weights=""))
     c.precision.update(dict(compute="float32", frozen="float32", remat="none"))
     c.data.update(dict(source="clips", path="", batch_size=2 if variant == "smoke" else 8, frames=world.frames,
                        size=world.size, max_stride=1, latent_size=latent_size(world.size), num_workers=0))
@@ -77,7 +77,7 @@ def get_preset(name: str) -> Preset:
         )
     if name == "default":
         return Preset(name, WorldConfig(), ClassifierConfig(), VAETrainConfig(steps=250, batch_size=16, lr=2e-3),
-                      RewardTrainConfig(), TeacherTrainConfig(steps=1500, batch_size=8), eval_prompts=120)
+                      RewardTrainConfig(), TeacherTrainConfig(steps=1200, batch_size=16, lr=3e-3), eval_prompts=120)
     if name == "full":
         return Preset(name, WorldConfig(clips_per_caption=4), ClassifierConfig(steps=1000),
                       VAETrainConfig(steps=1500, batch_size=32), RewardTrainConfig(steps=1000),

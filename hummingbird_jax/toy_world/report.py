@@ -7,6 +7,7 @@ from pathlib import Path
 from hummingbird_jax.toy_world import artifacts
 from hummingbird_jax.toy_world.classifier import chance_scores
 from hummingbird_jax.toy_world.evaluate import table_markdown
+from hummingbird_jax.toy_world.world import CLIP_SIZE, TRAVEL
 
 
 def plot_losses(out: Path, path: Path) -> None:
@@ -73,7 +74,7 @@ def write_report(out: Path, results: dict, preset) -> Path:
 
 def motion_paragraph(results: dict, chance_motion: float) -> str:
     """What the samples' motion shows, in numbers: the judge's motion accuracy against chance, and the
-    judge-free displacement of the foreground along the caption's direction (real clips: 12.8 px)."""
+    judge-free displacement of the foreground along the caption's direction (real clips: ``TRAVEL``)."""
     teacher = results["teacher"]
     parts = []
     for name, r in results.items():
@@ -83,7 +84,8 @@ def motion_paragraph(results: dict, chance_motion: float) -> str:
     verdict = ("the teacher's videos move as their captions ask" if teacher["accuracy_by_label"]["motion"] >= 2 * chance_motion
                else "the teacher's motion is near chance, so no model here can be credited with following motion words")
     return (f"Motion accuracy (chance {chance_motion:.2f}) and the foreground's travel along the captioned direction "
-            f"from the first to the last frame (real clips travel 12.8 px of 32; a static prompt's foreground drifts "
+            f"from the first to the last frame (real clips travel {TRAVEL * min(CLIP_SIZE):.1f} px of "
+            f"{min(CLIP_SIZE)}; a static prompt's foreground drifts "
             f"{teacher['motion']['static_drift_px']:.1f} px in the teacher's samples): " + "; ".join(parts)
             + f". In short: {verdict}.")
 

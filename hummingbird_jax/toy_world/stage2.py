@@ -8,9 +8,9 @@ reward phase's params.
         --set models.student_init=OUT/stage1/checkpoints/STEP \\
         --set rewards.video_text.checkpoint=OUT/reward/params.msgpack
 
-The reward (:class:`hummingbird_jax.toy_world.reward.ToyVideoTextReward`) scores all 8 decoded frames
-against the caption, as the release scores its video reward on strided frames; the engine resolves
-it by import path.
+The reward (:class:`hummingbird_jax.toy_world.reward.ToyVideoTextReward`) scores every decoded frame
+(``CLIP_FRAMES`` of them) against the caption, as the release scores its video reward on strided
+frames; the engine resolves it by import path.
 """
 
 from ml_collections import ConfigDict

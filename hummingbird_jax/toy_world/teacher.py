@@ -38,9 +38,12 @@ class TeacherTrainConfig:
     seed: int = 4
 
 
+TOY_TEACHER, TOY_STUDENT = "toy-teacher", "toy-student"  # registry names
+
+
 def toy_teacher_config() -> UNet3DConfig:
-    """The engine's ``tiny-teacher``: VC2's block structure (2 res blocks per level, middle block)."""
-    return registry.unet("tiny-teacher")
+    """The registry's ``toy-teacher``: VC2's block structure (2 res blocks per level, middle block)."""
+    return registry.unet(TOY_TEACHER)
 
 
 def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,

@@ -24,7 +24,7 @@ from hummingbird_jax.text import tokenize
 
 WORD_EMBEDDING_SCALE = 30.0
 
-TOY_TEXT = "tiny-w32-16tok"
+TOY_TEXT = registry.UNETS["toy-teacher"].text
 
 
 def toy_text_config() -> CLIPTextConfig:

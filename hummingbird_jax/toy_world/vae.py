@@ -23,7 +23,7 @@ from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, decode_video_la
 from hummingbird_jax.toy_world.fitting import fit
 
 
-TOY_VAE = "tiny-f4"
+TOY_VAE = registry.UNETS["toy-teacher"].vae  # "tiny-f4": 32×32 frames → 8×8 latents
 
 
 @dataclasses.dataclass(frozen=True)
