@@ -110,7 +110,7 @@ UNETS: dict[str, UNetEntry] = {
     "tiny-0.7b": UNetEntry(_tiny_0_7b, "tiny-f8", "tiny-w48", STUDENT_SAMPLER,
                            "the 0.7B's four levels at 32 channels (reference fixtures, CPU smoke runs)"),
     "tiny-teacher": UNetEntry(functools.partial(_one_level, 2, True), "tiny-f2", "tiny-w32", PLAIN_TEACHER_SAMPLER,
-                              "one 32-channel level, 2 res blocks and a middle block (engine smoke runs, toy world)"),
+                              "one 32-channel level, 2 res blocks and a middle block (engine smoke runs)"),
     "tiny-student": UNetEntry(functools.partial(_one_level, 1, False), "tiny-f2", "tiny-w32", STUDENT_SAMPLER,
                               "one 32-channel level, 1 res block, no middle block (the 0.7B's shape at toy width)"),
     "toy-teacher": UNetEntry(functools.partial(_two_levels, 2, True), "tiny-f4", "tiny-w32-16tok",

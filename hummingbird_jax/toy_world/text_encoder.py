@@ -21,10 +21,11 @@ import numpy as np
 from hummingbird_jax import registry
 from hummingbird_jax.models.clip import CLIPTextConfig, CLIPTextEncoder
 from hummingbird_jax.text import tokenize
+from hummingbird_jax.toy_world.teacher import TOY_TEACHER
 
 WORD_EMBEDDING_SCALE = 30.0
 
-TOY_TEXT = registry.UNETS["toy-teacher"].text
+TOY_TEXT = registry.UNETS[TOY_TEACHER].text
 
 
 def toy_text_config() -> CLIPTextConfig:

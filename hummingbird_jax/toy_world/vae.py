@@ -21,9 +21,10 @@ import optax
 from hummingbird_jax import registry
 from hummingbird_jax.models.vae import AutoencoderKL, VAEConfig, decode_video_latents, encode_video_latents, init_vae_params
 from hummingbird_jax.toy_world.fitting import fit
+from hummingbird_jax.toy_world.teacher import TOY_TEACHER
 
 
-TOY_VAE = registry.UNETS["toy-teacher"].vae  # "tiny-f4": 32×32 frames → 8×8 latents
+TOY_VAE = registry.UNETS[TOY_TEACHER].vae  # "tiny-f4": 32×32 frames → 8×8 latents
 
 
 @dataclasses.dataclass(frozen=True)
