@@ -9,8 +9,9 @@ import pytest
 
 from hummingbird_jax.training.config import apply_overrides, load_experiment
 from hummingbird_jax.training.inputs import SyntheticLatents, model_fields
-from hummingbird_jax.training.losses import loss_function, pseudo_huber
-from hummingbird_jax.training.trainable import TrainableSpec
+from hummingbird_jax.diffusion.sampling import SamplerSpec, make_sampler
+from hummingbird_jax.training.losses import conditioning, loss_function, pseudo_huber, reward_terms
+from hummingbird_jax.training.trainable import TrainableSpec, student_params
 from hummingbird_jax.training.trainer import train
 
 
@@ -110,3 +111,35 @@ def test_reward_models_are_named_by_kind_or_import_path():
         reward_model("collections:OrderedDict", "", "float32", False)
     with pytest.raises(ValueError, match="expected hpsv2"):
         reward_model("imagereward", "", "float32", False)
+
+
+def test_reward_rollout_scores_the_students_lcm_sample_from_noise(tmp_path):
+    """``loss.reward_rollout_steps = 2``: the rewards judge exactly what the sampling front-end draws in
+    2 LCM steps from the loss's noise, and their gradient reaches the student through both steps."""
+    c = apply_overrides(load_experiment("stage2_turbo", "tiny"),
+                        ["loss.w_min=4.0", "loss.w_max=4.0", "loss.reward_rollout_steps=2"])
+    out = train(c, str(tmp_path), max_steps=0)
+    models, state = out["models"], out["state"]
+    loss_fn = loss_function(c, models, TrainableSpec.from_config(c.trainable))
+    frozen = dict(out["frozen"], student_base=state["base"])
+    batch = {k: v[:2] for k, v in _dataset_batch(c, models.rewards).items()}
+    rng = jax.random.key(7)
+    metrics = jax.jit(lambda p: loss_fn(p, frozen, batch, rng)[1]["metrics"])(state["params"])
+
+    params = student_params(state["params"], state["base"], TrainableSpec.from_config(c.trainable))
+    k_enc, *_, k_reward = jax.random.split(rng, 6)  # the loss's own split
+    _, context, _, fps = conditioning(frozen, batch, models, k_enc)
+    k_start, k_renoise = jax.random.split(jax.random.fold_in(rng, 6))
+    x_T = jax.random.normal(k_start, (2, c.data.frames, *c.data.latent_size, 4), jnp.float32)
+    sample = make_sampler(models.student, SamplerSpec("lcm", 2, guidance=4.0))(
+        params, context, None, x_T, k_renoise, fps=fps)
+    _, expected = reward_terms(sample, frozen, batch, k_reward, models)
+    for name in ("reward/hps", "reward/video"):
+        np.testing.assert_allclose(metrics[name], expected[name], rtol=1e-4, atol=1e-5)
+
+    def reward_only(p):
+        return loss_fn(p, frozen, batch, rng)[1]["metrics"]["loss/video"]
+
+    grads = jax.jit(jax.grad(reward_only))(state["params"])
+    norm = float(jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grads))))
+    assert np.isfinite(norm) and norm > 0

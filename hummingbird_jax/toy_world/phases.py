@@ -37,7 +37,7 @@ from hummingbird_jax.toy_world.reward import ToyVideoTextReward, retrieval_accur
 from hummingbird_jax.toy_world.teacher import toy_teacher_config, train_teacher
 from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
                                                     init_text_encoder, toy_text_config)
-from hummingbird_jax.toy_world.vae import latents_of, reconstruct, toy_vae_config, train_vae
+from hummingbird_jax.toy_world.vae import latents_of, reconstructions, toy_vae_config, train_vae
 from hummingbird_jax.toy_world.world import ClipSpec, all_specs
 from hummingbird_jax.training.checkpointing import checkpoint_dir, settings_difference
 from hummingbird_jax.training.config import apply_overrides, load_experiment
@@ -92,7 +92,7 @@ def phase_vae(out: Path, p: Preset, progress: bool) -> dict:
     tmp = out / "vae" / ".latents.tmp.npy"
     np.save(tmp, latents)
     tmp.replace(out / "vae" / "latents.npy")
-    recon = np.concatenate([np.asarray(reconstruct(params, videos[i:i + 16])) for i in range(0, len(videos), 16)])
+    recon = reconstructions(params, videos)
     mse = float(np.mean((recon - videos) ** 2))
     shape_recon, shape_specs = _shape_subset(recon, specs)
     judged = accuracy(artifacts.load_params(out / "classifier" / "params.msgpack"), shape_recon, shape_specs)
@@ -115,14 +115,21 @@ def phase_text(out: Path, p: Preset, progress: bool) -> dict:
 
 
 def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
+    """The reward learns from the curated clips and from their VAE reconstructions: stage 2 scores decoded
+    frames, whose shapes are softer than any clip's (trained on clips alone it retrieves the caption of
+    0.86 of held-out clips but of 0.64 of their reconstructions)."""
     videos, captions, _ = _curated(out)
+    vae = artifacts.load_params(out / "vae" / "params.msgpack")
     reward = ToyVideoTextReward(frames=p.world.frames, size=p.world.size)
-    params, history = train_reward(videos, captions, reward, p.reward, progress=progress)
+    params, history = train_reward(np.concatenate([videos, reconstructions(vae, videos)]), captions * 2, reward,
+                                   p.reward, progress=progress)
     artifacts.save_params(out / "reward" / "params.msgpack", params)
     specs = all_specs()
     held_out = rendered_clips(specs, size=p.world.size, frames=p.world.frames, seed=HELD_OUT_SEED)
     names = [s.caption for s in specs]
     return {"retrieval_accuracy_held_out": retrieval_accuracy(reward, params, held_out, names, names),
+            "retrieval_accuracy_held_out_decoded": retrieval_accuracy(reward, params, reconstructions(vae, held_out),
+                                                                      names, names),
             "candidates": len(names), "final_loss": history[-1], "loss": history}
 
 

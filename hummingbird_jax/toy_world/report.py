@@ -54,6 +54,7 @@ def write_report(out: Path, results: dict, preset) -> Path:
         f"| text contexts: min pairwise distance / mean norm | {m['text']['context_separation']:.3f} |",
         f"| text contexts: caption-specific share of their energy | {m['text']['caption_energy']:.3f} |",
         f"| reward caption retrieval (held-out clips, {m['reward']['candidates']} captions) | {m['reward']['retrieval_accuracy_held_out']:.3f} |",
+        f"| reward caption retrieval (their VAE reconstructions) | {m['reward']['retrieval_accuracy_held_out_decoded']:.3f} |",
         f"| teacher steps, final loss | {m['teacher']['steps']}, {m['teacher']['final_loss_mean_last_10pct']:.4f} |",
         f"| stage 1 steps, final loss | {m['stage1']['steps']}, {m['stage1']['final_loss']:.4f} |",
         f"| stage 2 steps, final loss | {m['stage2']['steps']}, {m['stage2']['final_loss']:.4f} |",

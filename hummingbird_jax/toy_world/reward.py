@@ -71,7 +71,7 @@ class ToyVideoTextReward(RewardModel):
 
     frames: int = CLIP_FRAMES
     size: tuple[int, int] = CLIP_SIZE
-    width: int = 32
+    width: int = 48
     embed_dim: int = 32
     name: str = "toy_video_text"
 
@@ -100,7 +100,7 @@ class ToyVideoTextReward(RewardModel):
 
 @dataclasses.dataclass(frozen=True)
 class RewardTrainConfig:
-    steps: int = 300
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 2e-3
     seed: int = 3

@@ -86,6 +86,12 @@ def reconstruct(params, videos) -> jnp.ndarray:
     return decode_video_latents(params, z, vcfg, remat=False, chunk_size=8)
 
 
+def reconstructions(params, videos, batch_size: int = 16) -> np.ndarray:
+    """:func:`reconstruct` over ``videos`` in batches, as a NumPy array."""
+    return np.concatenate([np.asarray(reconstruct(params, videos[i:i + batch_size]))
+                           for i in range(0, len(videos), batch_size)])
+
+
 def latents_of(params, videos, batch_size: int = 32) -> np.ndarray:
     """Scaled latents ``(N, T, h, w, 4)`` of videos in [-1, 1] (posterior means)."""
     vcfg = toy_vae_config()

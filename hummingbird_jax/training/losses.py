@@ -31,6 +31,8 @@ from hummingbird_jax.diffusion.samplers import (
     classifier_free_guidance,
     ddim_solver_schedule,
     ddim_solver_step,
+    lcm_sample,
+    lcm_timesteps,
 )
 from hummingbird_jax.diffusion.sampling import unet_eps
 from hummingbird_jax.diffusion.schedule import (
@@ -70,12 +72,19 @@ class ConsistencySettings:
     w_max: float = 15.0
     huber_c: float = 0.001
     target: str = "online"  # "online": stop-gradient of the current student; "ema": the EMA copy
+    # What the rewards score. 0: the online one-step output at the solver's t_n (T2V-Turbo; near the data
+    # for small t_n, where the reward has little to say). k >= 1: a k-step LCM sample that the student
+    # draws from fresh noise at the batch's w, differentiated through all k steps: the reward then judges
+    # what the sampler will deliver, at k student forwards more per step.
+    reward_rollout_steps: int = 0
 
     def __post_init__(self):
         if self.target not in ("online", "ema"):
             raise ValueError(f"loss.target = {self.target!r}; expected online or ema")
         if not 0 <= self.w_min <= self.w_max:
             raise ValueError(f"loss.w_min/w_max = {self.w_min}/{self.w_max}; expected 0 <= w_min <= w_max")
+        if self.reward_rollout_steps < 0:
+            raise ValueError(f"loss.reward_rollout_steps = {self.reward_rollout_steps}; expected >= 0")
 
 
 # The settings class of each stage's loss; its fields are the config's ``loss`` keys, its defaults theirs.
@@ -205,7 +214,8 @@ def consistency_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainab
     through the guidance embedding. The teacher steps ``x_{t_n}`` to ``t_{n−k}`` by one DDIM (eta 0)
     jump with LCM-form guidance on both x0 and eps. The online output
     ``c_skip(t_n)·x + c_out(t_n)·x0`` is pulled (pseudo-Huber) towards the stop-gradient target network
-    at ``(x_{t_{n−k}}, t_{n−k})``; the online output is also the one-step sample the rewards score.
+    at ``(x_{t_{n−k}}, t_{n−k})``. The rewards score the online output, or with
+    ``reward_rollout_steps`` a short sample from noise (:func:`student_rollout`).
     """
     frozen = jax.lax.stop_gradient(frozen)
     k_enc, k_i, k_w, k_noise, k_drop, k_reward = jax.random.split(rng, 6)
@@ -244,9 +254,25 @@ def consistency_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainab
 
     loss_cd = pseudo_huber(online, target, settings.huber_c)
     metrics = {"loss/consistency": loss_cd, "guidance/w_mean": jnp.mean(w)}
-    reward_loss, reward_metrics = reward_terms(online, frozen, batch, k_reward, models)
+    scored = online
+    if settings.reward_rollout_steps and models.rewards:
+        scored = student_rollout(models.student, params, context, fps, w_emb, x0.shape, jax.random.fold_in(rng, 6),
+                                 settings.reward_rollout_steps)
+    reward_loss, reward_metrics = reward_terms(scored, frozen, batch, k_reward, models)
     metrics.update(reward_metrics)
     return loss_cd + reward_loss, {"metrics": metrics}
+
+
+def student_rollout(cfg, params, context, fps, w_emb, shape, rng, steps: int):
+    """The student's ``steps``-step LCM sample (float32 latents of ``shape``) from fresh noise, as
+    sampling draws it, differentiable in ``params``."""
+    k_start, k_renoise = jax.random.split(rng)
+
+    def model_fn(x, t):
+        return unet_eps(cfg, params, x, t, context, fps, w_emb)
+
+    x_T = jax.random.normal(k_start, shape, jnp.float32)
+    return lcm_sample(model_fn, x_T, lcm_timesteps(steps), k_renoise)
 
 
 # ---- rewards --------------------------------------------------------------------------------------
