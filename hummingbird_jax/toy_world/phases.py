@@ -116,8 +116,8 @@ def phase_text(out: Path, p: Preset, progress: bool) -> dict:
 
 def phase_reward(out: Path, p: Preset, progress: bool) -> dict:
     """The reward learns from the curated clips and from their VAE reconstructions: stage 2 scores decoded
-    frames, whose shapes are softer than any clip's (trained on clips alone it retrieves the caption of
-    0.86 of held-out clips but of 0.64 of their reconstructions)."""
+    frames, whose shapes are softer than any clip's (a reward trained on clips alone retrieved the caption
+    of 0.86 of held-out clips but of 0.64 of their reconstructions)."""
     videos, captions, _ = _curated(out)
     vae = artifacts.load_params(out / "vae" / "params.msgpack")
     reward = ToyVideoTextReward(frames=p.world.frames, size=p.world.size)
