@@ -31,10 +31,8 @@ from hummingbird_jax.diffusion.samplers import (
     classifier_free_guidance,
     ddim_solver_schedule,
     ddim_solver_step,
-    lcm_sample,
-    lcm_timesteps,
 )
-from hummingbird_jax.diffusion.sampling import unet_eps
+from hummingbird_jax.diffusion.sampling import SamplerSpec, make_sampler, unet_eps
 from hummingbird_jax.diffusion.schedule import (
     NUM_TRAIN_TIMESTEPS,
     add_noise,
@@ -256,23 +254,20 @@ def consistency_loss(trainable, frozen, batch, rng, *, models: ModelSet, trainab
     metrics = {"loss/consistency": loss_cd, "guidance/w_mean": jnp.mean(w)}
     scored = online
     if settings.reward_rollout_steps and models.rewards:
-        scored = student_rollout(models.student, params, context, fps, w_emb, x0.shape, jax.random.fold_in(rng, 6),
+        # A key outside the split above, so that runs without a rollout keep their random draws.
+        scored = student_rollout(models.student, params, context, fps, w, x0.shape, jax.random.fold_in(rng, 6),
                                  settings.reward_rollout_steps)
     reward_loss, reward_metrics = reward_terms(scored, frozen, batch, k_reward, models)
     metrics.update(reward_metrics)
     return loss_cd + reward_loss, {"metrics": metrics}
 
 
-def student_rollout(cfg, params, context, fps, w_emb, shape, rng, steps: int):
-    """The student's ``steps``-step LCM sample (float32 latents of ``shape``) from fresh noise, as
-    sampling draws it, differentiable in ``params``."""
+def student_rollout(cfg, params, context, fps, w, shape, rng, steps: int):
+    """The student's ``steps``-step LCM sample (float32 latents of ``shape``) from fresh noise at guidance
+    ``w``, drawn by the sampling front-end itself, differentiable in ``params``."""
     k_start, k_renoise = jax.random.split(rng)
-
-    def model_fn(x, t):
-        return unet_eps(cfg, params, x, t, context, fps, w_emb)
-
     x_T = jax.random.normal(k_start, shape, jnp.float32)
-    return lcm_sample(model_fn, x_T, lcm_timesteps(steps), k_renoise)
+    return make_sampler(cfg, SamplerSpec("lcm", steps))(params, context, None, x_T, k_renoise, fps=fps, guidance=w)
 
 
 # ---- rewards --------------------------------------------------------------------------------------
