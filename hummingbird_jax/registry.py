@@ -15,7 +15,7 @@ The reduced-width models, each for a different job:
   ``bench latency``, conversion round trips).
 * ``tiny-teacher`` / ``tiny-student``: one U-Net level of 32 channels (VC2's and the 0.7B's block
   structure at toy width), with the ``tiny-f2`` VAE and the ``tiny-w32`` text tower: the training
-  engine's smoke runs.
+  engine's smoke runs, and the U-Nets of ``hummingbird demo --preset smoke``.
 * ``toy-teacher`` / ``toy-student``: the same with a second, 64-channel level, ``tiny-f4`` VAE and
   ``tiny-w32-16tok`` text tower: the toy world (``hummingbird demo``).
 """

@@ -36,7 +36,7 @@ def test_stage_configs_are_valid_engine_experiments(tmp_path):
 
     for name, stage in (("stage1", "stage1"), ("stage2", "stage2")):
         config = load_experiment(f"hummingbird_jax/toy_world/{name}.py", "smoke")
-        assert config.stage == stage and config.models.teacher == "toy-teacher"
+        assert config.stage == stage and config.models.teacher == "tiny-teacher"
         config.models.weights, config.data.path = str(tmp_path), str(tmp_path / "manifest.csv")
         config.models.student_init = config.models.student_init or str(tmp_path)
         validate(config)

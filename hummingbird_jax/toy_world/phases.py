@@ -153,7 +153,7 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
     history = history + new
     artifacts.save_params(folder / "params.msgpack", params)
     models = out / "models"  # the converted model directory the training engine reads (models.weights)
-    save_component(str(models), "unet", params, toy_teacher_config(), metadata={"teacher": True})
+    save_component(str(models), "unet", params, toy_teacher_config(p.teacher.unet), metadata={"teacher": True})
     save_component(str(models), "vae", artifacts.load_params(out / "vae" / "params.msgpack"), toy_vae_config())
     save_component(str(models), "text_encoder", artifacts.load_params(out / "text" / "params.msgpack"),
                    toy_text_config())
@@ -195,7 +195,7 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     specs = [everything[i] for i in pick]
     text = artifacts.load_params(out / "text" / "params.msgpack")
     contexts, uncond = encode_captions(text, [s.caption for s in specs]), encode_captions(text, [""])[0]
-    teacher_cfg, teacher = toy_teacher_config(), artifacts.load_params(out / "teacher" / "params.msgpack")
+    teacher_cfg, teacher = toy_teacher_config(p.teacher.unet), artifacts.load_params(out / "teacher" / "params.msgpack")
     stage1, stage1_cfg = student_from_checkpoint(artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
     stage2, stage2_cfg = student_from_checkpoint(artifacts.load_json(out / "stage2" / "metrics.json")["checkpoint"])
     pruned = prune_teacher_to_student(teacher, stage1_cfg, teacher_cfg)

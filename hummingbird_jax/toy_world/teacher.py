@@ -36,14 +36,16 @@ class TeacherTrainConfig:
     noise_offset: float = 0.1
     ema_decay: float = 0.99
     seed: int = 4
+    unet: str = "toy-teacher"  # registry name of the teacher's U-Net
 
 
-TOY_TEACHER, TOY_STUDENT = "toy-teacher", "toy-student"  # registry names
+TOY_TEACHER, TOY_STUDENT = TeacherTrainConfig.unet, "toy-student"  # registry names
 
 
-def toy_teacher_config() -> UNet3DConfig:
-    """The registry's ``toy-teacher``: VC2's block structure (2 res blocks per level, middle block)."""
-    return registry.unet(TOY_TEACHER)
+def toy_teacher_config(name: str = TOY_TEACHER) -> UNet3DConfig:
+    """The registry's ``toy-teacher`` (VC2's block structure: 2 res blocks per level, middle block), or
+    the U-Net ``name``."""
+    return registry.unet(name)
 
 
 def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
@@ -56,7 +58,7 @@ def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
     ``chunk`` steps (the demo checkpoints there, so an interrupted run resumes from
     ``start_step``/``params``/``ema``).
     """
-    ucfg = toy_teacher_config()
+    ucfg = toy_teacher_config(cfg.unet)
     if params is None:
         params = init_unet(ucfg, jax.random.key(cfg.seed), frames=latents.shape[1], height=latents.shape[2],
                            width=latents.shape[3])
