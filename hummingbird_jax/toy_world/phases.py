@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hummingbird_jax import registry
 from hummingbird_jax.convert.prune import prune_teacher_to_student
 from hummingbird_jax.curation import read_manifest
 from hummingbird_jax.curation.tables import write_json
@@ -34,7 +35,7 @@ from hummingbird_jax.toy_world.evaluate import (STUDENT_SAMPLING_STEPS, compile_
 from hummingbird_jax.toy_world.presets import GUIDANCE, STAGE1_STEPS, STAGE2_STEPS, Preset, latent_size
 from hummingbird_jax.toy_world.report import write_report
 from hummingbird_jax.toy_world.reward import ToyVideoTextReward, retrieval_accuracy, train_reward
-from hummingbird_jax.toy_world.teacher import toy_teacher_config, train_teacher
+from hummingbird_jax.toy_world.teacher import train_teacher
 from hummingbird_jax.toy_world.text_encoder import (caption_energy, context_separation, encode_captions,
                                                     init_text_encoder, toy_text_config)
 from hummingbird_jax.toy_world.vae import latents_of, reconstructions, toy_vae_config, train_vae
@@ -153,7 +154,7 @@ def phase_teacher(out: Path, p: Preset, progress: bool) -> dict:
     history = history + new
     artifacts.save_params(folder / "params.msgpack", params)
     models = out / "models"  # the converted model directory the training engine reads (models.weights)
-    save_component(str(models), "unet", params, toy_teacher_config(p.teacher.unet), metadata={"teacher": True})
+    save_component(str(models), "unet", params, registry.unet(p.teacher.unet), metadata={"teacher": True})
     save_component(str(models), "vae", artifacts.load_params(out / "vae" / "params.msgpack"), toy_vae_config())
     save_component(str(models), "text_encoder", artifacts.load_params(out / "text" / "params.msgpack"),
                    toy_text_config())
@@ -195,7 +196,7 @@ def phase_evaluate(out: Path, p: Preset, progress: bool) -> dict:
     specs = [everything[i] for i in pick]
     text = artifacts.load_params(out / "text" / "params.msgpack")
     contexts, uncond = encode_captions(text, [s.caption for s in specs]), encode_captions(text, [""])[0]
-    teacher_cfg, teacher = toy_teacher_config(p.teacher.unet), artifacts.load_params(out / "teacher" / "params.msgpack")
+    teacher_cfg, teacher = registry.unet(p.teacher.unet), artifacts.load_params(out / "teacher" / "params.msgpack")
     stage1, stage1_cfg = student_from_checkpoint(artifacts.load_json(out / "stage1" / "metrics.json")["checkpoint"])
     stage2, stage2_cfg = student_from_checkpoint(artifacts.load_json(out / "stage2" / "metrics.json")["checkpoint"])
     pruned = prune_teacher_to_student(teacher, stage1_cfg, teacher_cfg)

@@ -19,7 +19,6 @@ import optax
 from hummingbird_jax import registry
 from hummingbird_jax.diffusion.sampling import DEFAULT_FPS
 from hummingbird_jax.models.unet3d import init_unet
-from hummingbird_jax.models.unet_config import UNet3DConfig
 from hummingbird_jax.toy_world.fitting import fit
 from hummingbird_jax.training.losses import denoising_loss
 
@@ -42,12 +41,6 @@ class TeacherTrainConfig:
 TOY_TEACHER, TOY_STUDENT = TeacherTrainConfig.unet, "toy-student"  # registry names
 
 
-def toy_teacher_config(name: str = TOY_TEACHER) -> UNet3DConfig:
-    """The registry's ``toy-teacher`` (VC2's block structure: 2 res blocks per level, middle block), or
-    the U-Net ``name``."""
-    return registry.unet(name)
-
-
 def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
                   cfg: TeacherTrainConfig = TeacherTrainConfig(), *, fps: int = DEFAULT_FPS, params=None, ema=None,
                   start_step: int = 0, progress: bool = True, on_chunk=None, chunk: int = 200):
@@ -58,7 +51,7 @@ def train_teacher(latents: np.ndarray, contexts: np.ndarray, uncond: np.ndarray,
     ``chunk`` steps (the demo checkpoints there, so an interrupted run resumes from
     ``start_step``/``params``/``ema``).
     """
-    ucfg = toy_teacher_config(cfg.unet)
+    ucfg = registry.unet(cfg.unet)
     if params is None:
         params = init_unet(ucfg, jax.random.key(cfg.seed), frames=latents.shape[1], height=latents.shape[2],
                            width=latents.shape[3])
